@@ -1,0 +1,197 @@
+"""Audit history: who changed what, when, through which path and why.
+
+Every operational model declares `history = HistoricalRecords()`. In admin and the API the
+acting user comes from the request (simple-history's middleware). Services, commands and tasks
+pass the actor explicitly and go through the helpers here, which also record the reason.
+
+`QuerySet.update()`, `bulk_update()` and `bulk_create()` skip `save()` and so skip history. On
+tracked models they may only run inside the helpers below, which write the history rows in the
+same transaction; `guard_untracked_writes()` enforces that (the test suite turns it on).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterable, Iterator, Sequence
+from functools import wraps
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import models, transaction
+from simple_history import register
+from simple_history.models import HistoricalChanges, HistoricalRecords
+from simple_history.utils import bulk_create_with_history as _bulk_create_with_history
+from simple_history.utils import bulk_update_with_history as _bulk_update_with_history
+
+_inside_history_helper: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "carehub_inside_history_helper", default=False
+)
+
+
+def register_access_models() -> None:
+    """Keep history of roles and organization grants (models that live in other packages)."""
+    from django.contrib.auth.models import Group
+    from guardian.models import GroupObjectPermission, UserObjectPermission
+
+    for model in (Group, UserObjectPermission, GroupObjectPermission):
+        if not hasattr(model, "history"):
+            register(model, app="carehub")
+
+
+def is_tracked(model: type[models.Model]) -> bool:
+    """True for models with a history table (not for the history models themselves)."""
+    return hasattr(model._meta, "simple_history_manager_attribute") and not issubclass(
+        model, HistoricalChanges
+    )
+
+
+def tracked_models() -> list[type[models.Model]]:
+    return [model for model in apps.get_models() if is_tracked(model)]
+
+
+def history_tables() -> list[str]:
+    return sorted(
+        model._meta.db_table for model in apps.get_models() if issubclass(model, HistoricalChanges)
+    )
+
+
+def get_system_user():
+    """The named user that background work acts as. Created by a migration; cannot sign in."""
+    return get_user_model().objects.get(username=settings.CAREHUB_SYSTEM_USERNAME)
+
+
+def stamp(obj: models.Model, *, actor, reason: str) -> models.Model:
+    """Attach the acting user and the reason to the next history row `obj.save()` writes."""
+    if actor is None:
+        raise ValueError("Every change needs an acting user (the system user for automation)")
+    obj._history_user = actor
+    obj._change_reason = reason
+    return obj
+
+
+def save_with_history(
+    obj: models.Model, *, actor, reason: str, update_fields: Sequence[str] | None = None
+) -> models.Model:
+    stamp(obj, actor=actor, reason=reason)
+    obj.save(update_fields=update_fields)
+    return obj
+
+
+@contextlib.contextmanager
+def _history_helper() -> Iterator[None]:
+    token = _inside_history_helper.set(True)
+    try:
+        yield
+    finally:
+        _inside_history_helper.reset(token)
+
+
+def bulk_create_with_history(
+    objs: Sequence[models.Model], *, actor, reason: str, batch_size: int = 1000
+) -> list[models.Model]:
+    """Insert many rows and one history row each, in one transaction."""
+    if not objs:
+        return []
+    model = type(objs[0])
+    with _history_helper(), transaction.atomic():
+        return _bulk_create_with_history(
+            objs,
+            model,
+            batch_size=batch_size,
+            default_user=actor,
+            default_change_reason=reason,
+        )
+
+
+def bulk_update_with_history(
+    objs: Sequence[models.Model],
+    fields: Iterable[str],
+    *,
+    actor,
+    reason: str,
+    batch_size: int = 1000,
+) -> int:
+    """Update many rows and write one history row each, in one transaction."""
+    if not objs:
+        return 0
+    model = type(objs[0])
+    with _history_helper(), transaction.atomic():
+        return _bulk_update_with_history(
+            objs,
+            model,
+            list(fields),
+            batch_size=batch_size,
+            default_user=actor,
+            default_change_reason=reason,
+        )
+
+
+def update_with_history(queryset: models.QuerySet, *, actor, reason: str, **values: Any) -> int:
+    """Set-based `UPDATE ... SET` that still leaves a history row per changed row.
+
+    The rows are locked first so the history rows describe exactly what was written.
+    """
+    model = queryset.model
+    with _history_helper(), transaction.atomic():
+        ids = list(queryset.select_for_update().values_list("pk", flat=True))
+        if not ids:
+            return 0
+        changed = model._default_manager.filter(pk__in=ids).update(**values)
+        history = getattr(model, model._meta.simple_history_manager_attribute)
+        history.bulk_history_create(
+            list(model._default_manager.filter(pk__in=ids)),
+            update=True,
+            default_user=actor,
+            default_change_reason=reason,
+        )
+        return changed
+
+
+class UntrackedWriteError(AssertionError):
+    pass
+
+
+def guard_untracked_writes() -> contextlib.AbstractContextManager:
+    """Refuse `update()`/`bulk_update()`/`bulk_create()` on tracked models outside the helpers."""
+    originals = {
+        name: getattr(models.QuerySet, name) for name in ("update", "bulk_update", "bulk_create")
+    }
+
+    def guarded(name, original):
+        @wraps(original)
+        def method(self, *args, **kwargs):
+            if is_tracked(self.model) and not _inside_history_helper.get():
+                raise UntrackedWriteError(
+                    f"{self.model.__name__}.objects.{name}() skips the audit history; use "
+                    "carehub.history helpers or the model's service"
+                )
+            return original(self, *args, **kwargs)
+
+        return method
+
+    @contextlib.contextmanager
+    def patched():
+        for name, original in originals.items():
+            setattr(models.QuerySet, name, guarded(name, original))
+        try:
+            yield
+        finally:
+            for name, original in originals.items():
+                setattr(models.QuerySet, name, original)
+
+    return patched()
+
+
+__all__ = [
+    "HistoricalRecords",
+    "bulk_create_with_history",
+    "bulk_update_with_history",
+    "get_system_user",
+    "guard_untracked_writes",
+    "save_with_history",
+    "stamp",
+    "update_with_history",
+]

@@ -1,0 +1,67 @@
+"""The five roles and their least-privilege model permissions.
+
+The groups are created by a migration; their permissions are (re)applied after every migrate from
+ROLE_PERMISSIONS, so an app added later grants its permissions by extending this table. Nobody is
+given `delete`: nothing in CareHub is deleted, wrong data is corrected by a new change.
+Which organizations a user sees is a separate grant (see carehub.services.grant_organization).
+"""
+
+AGENT = "Agent"
+SUPERVISOR = "Supervisor"
+COORDINATOR = "Care coordinator"
+AUDITOR = "Auditor"
+ADMINISTRATOR = "Administrator"
+ROLES = (AGENT, SUPERVISOR, COORDINATOR, AUDITOR, ADMINISTRATOR)
+
+_ORG_REFERENCE = {
+    "patients.organization": {"view"},
+    "patients.site": {"view"},
+    "patients.provider": {"view"},
+    "patients.payerprogram": {"view"},
+}
+
+ROLE_PERMISSIONS: dict[str, dict[str, set[str]]] = {
+    AGENT: {**_ORG_REFERENCE, "patients.patient": {"view", "change"}},
+    SUPERVISOR: {**_ORG_REFERENCE, "patients.patient": {"view", "change", "add"}},
+    COORDINATOR: {**_ORG_REFERENCE, "patients.patient": {"view", "change"}},
+    AUDITOR: {
+        **_ORG_REFERENCE,
+        "patients.patient": {"view"},
+        "audit.accesslog": {"view"},
+        "carehub.user": {"view"},
+        "auth.group": {"view"},
+    },
+    ADMINISTRATOR: {
+        "patients.organization": {"view", "change"},
+        "patients.site": {"view", "change", "add"},
+        "patients.provider": {"view", "change", "add"},
+        "patients.payerprogram": {"view", "change", "add"},
+        "patients.patient": {"view", "change", "add"},
+        "carehub.user": {"view", "change", "add"},
+        "auth.group": {"view"},
+    },
+}
+
+
+def sync_role_permissions(apps=None, **_signal_kwargs) -> None:
+    """Make each role's permissions exactly those in ROLE_PERMISSIONS (idempotent)."""
+    if apps is None:
+        from django.apps import apps as global_apps
+
+        apps = global_apps
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, grants in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        wanted = []
+        for label, actions in grants.items():
+            app_label, model_name = label.split(".")
+            codenames = [f"{action}_{model_name}" for action in actions]
+            found = list(
+                Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames)
+            )
+            if len(found) != len(codenames):
+                # The model's app is not migrated yet; the next post_migrate completes it.
+                continue
+            wanted.extend(found)
+        group.permissions.set(wanted)

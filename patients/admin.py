@@ -1,0 +1,169 @@
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+
+from carehub.admin_base import PhiAdminMixin, ReasonForm, ScopedAdmin
+from carehub.errors import DomainError
+from patients import selectors, services
+from patients.models import Organization, Patient, PayerProgram, Provider, Site
+
+RELATED_SELECTORS = {
+    Organization: selectors.organizations_for,
+    Site: selectors.sites_for,
+    Provider: selectors.providers_for,
+    PayerProgram: selectors.payer_programs_for,
+    Patient: selectors.patients_for,
+}
+
+
+class ScopedChoicesFilter(admin.SimpleListFilter):
+    """A filter whose choices are the user's own small reference rows (organizations, sites).
+
+    Django's RelatedFieldListFilter would list every row of the table, other clients' included.
+    """
+
+    choices_selector = None
+
+    def lookups(self, request, model_admin):
+        return [(str(row.pk), str(row)) for row in type(self).choices_selector(request.user)]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(**{f"{self.parameter_name}_id": self.value()})
+        return queryset
+
+
+class OrganizationFilter(ScopedChoicesFilter):
+    title = "organization"
+    parameter_name = "organization"
+    choices_selector = selectors.organizations_for
+
+
+class SiteFilter(ScopedChoicesFilter):
+    title = "site"
+    parameter_name = "attributed_site"
+    choices_selector = selectors.sites_for
+
+
+class ReferenceAdmin(ScopedAdmin):
+    related_selectors = RELATED_SELECTORS
+    form = ReasonForm
+    list_filter = (OrganizationFilter,)
+
+
+@admin.register(Organization)
+class OrganizationAdmin(ReferenceAdmin):
+    selector = selectors.organizations_for
+    list_display = ("name", "slug", "kind", "is_active")
+    list_filter = ("kind", "is_active")
+    search_fields = ("name", "=slug")
+    readonly_fields = ("created_at",)
+
+    def get_readonly_fields(self, request, obj=None):
+        # The slug is how imports and commands name the client; it never changes once set.
+        return ("slug", "created_at") if obj else ("created_at",)
+
+
+@admin.register(Site)
+class SiteAdmin(ReferenceAdmin):
+    selector = selectors.sites_for
+    list_display = ("name", "code", "organization", "timezone")
+    search_fields = ("^name", "=code")
+
+
+@admin.register(Provider)
+class ProviderAdmin(ReferenceAdmin):
+    selector = selectors.providers_for
+    list_display = ("__str__", "npi", "specialty", "site", "organization", "is_active")
+    search_fields = ("^family_name", "=npi")
+    autocomplete_fields = ("site",)
+
+
+@admin.register(PayerProgram)
+class PayerProgramAdmin(ReferenceAdmin):
+    selector = selectors.payer_programs_for
+    list_display = ("name", "code", "payer_name", "line_of_business", "organization")
+    list_filter = (OrganizationFilter, "line_of_business")
+    search_fields = ("^name", "=code")
+
+
+class PatientForm(ReasonForm):
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            services.check_patient_links(
+                organization=cleaned.get("organization") or self.instance.organization,
+                site=cleaned.get("attributed_site"),
+                provider=cleaned.get("attributed_provider"),
+                payer_program=cleaned.get("payer_program"),
+            )
+        except DomainError as error:
+            raise ValidationError(str(error)) from error
+        return cleaned
+
+
+@admin.register(Patient)
+class PatientAdmin(PhiAdminMixin, ScopedAdmin):
+    selector = selectors.patients_for_list
+    related_selectors = RELATED_SELECTORS
+    form = PatientForm
+    list_display = (
+        "mrn",
+        "display_name",
+        "birth_date",
+        "sex",
+        "status",
+        "attributed_site",
+        "payer_program",
+        "organization",
+    )
+    list_display_links = ("mrn", "display_name")
+    list_filter = ("status", "sex", OrganizationFilter, SiteFilter)
+    # Used only to switch the search box and autocomplete on; get_search_results does the work.
+    search_fields = ("=mrn",)
+    search_help_text = "Exact MRN or member id, or a name prefix: “smi” or “smith, jo”."
+    autocomplete_fields = ("attributed_site", "attributed_provider", "payer_program")
+    readonly_fields = ("source_id", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("organization", "mrn", "source_id", "status")}),
+        ("Person", {"fields": ("given_name", "family_name", "birth_date", "sex")}),
+        (
+            "Contact",
+            {
+                "fields": (
+                    "phone",
+                    "email",
+                    "address_line",
+                    "city",
+                    "state",
+                    "postal_code",
+                    "preferred_language",
+                    "timezone",
+                )
+            },
+        ),
+        (
+            "Attribution",
+            {
+                "fields": (
+                    "attributed_provider",
+                    "attributed_site",
+                    "payer_program",
+                    "member_id",
+                )
+            },
+        ),
+        (None, {"fields": ("change_reason", "created_at", "updated_at")}),
+    )
+
+    @admin.display(description="name", ordering="family_name")
+    def display_name(self, patient: Patient) -> str:
+        return patient.display_name
+
+    def get_readonly_fields(self, request, obj=None):
+        # A patient never moves between clients; a wrong organization is a new registration.
+        if obj is not None:
+            return (*self.readonly_fields, "organization")
+        return self.readonly_fields
+
+    def get_search_results(self, request, queryset, search_term):
+        return selectors.search_patients(queryset, search_term), False
