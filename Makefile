@@ -1,0 +1,48 @@
+# Two commands for a newcomer: `make run` and `make test`. See README.md.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install migrate seed lint bench clean
+
+$(VENV)/.installed: requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --no-input
+
+seed: migrate
+	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo
+
+# Web server and django-q2 cluster together; Ctrl-C stops both.
+run: seed
+	@echo ""
+	@echo "CareHub admin: http://$(HOST):$(PORT)/admin/"
+	@echo "Sign in as agent, supervisor, coordinator, auditor or admin (organization 1)"
+	@echo "or agent2, supervisor2, coordinator2, auditor2, admin2 (organization 2);"
+	@echo "password: $${CAREHUB_DEMO_PASSWORD:-carehub-demo}"
+	@echo ""
+	@trap 'kill 0' INT TERM EXIT; \
+	DEBUG=$${DEBUG:-true} $(PY) manage.py qcluster & \
+	DEBUG=$${DEBUG:-true} $(PY) manage.py runserver $(HOST):$(PORT) --noreload
+
+test: install
+	DEBUG=false SECRET_KEY=test-only-secret-key-not-for-production $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: install
+	DEBUG=true $(PY) -m bench
+
+clean:
+	rm -rf $(VENV) db.sqlite3 var

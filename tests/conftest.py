@@ -1,0 +1,137 @@
+"""Personas and shared fixtures.
+
+Organization A and B are two clients. Every persona but `agent_b` works for A only, so every
+test can check both what a persona may see and what it must never see.
+"""
+
+import os
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+
+from carehub import roles
+from carehub.history import get_system_user, guard_untracked_writes
+from carehub.services import assign_role, grant_organization
+from tests.patients.factories import (
+    OrganizationFactory,
+    PatientFactory,
+    PayerProgramFactory,
+    ProviderFactory,
+    SiteFactory,
+)
+
+PASSWORD = "a-long-test-password-42"  # noqa: S105
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _refuse_writes_that_skip_history():
+    """Any `update()`/`bulk_*()` on a tracked model outside carehub.history fails the test."""
+    with guard_untracked_writes():
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _no_login_throttling_between_tests(settings):
+    # Each test starts with a clean slate of failed logins; throttling has its own tests.
+    settings.AXES_ENABLED = os.environ.get("CAREHUB_TEST_AXES", "") == "1"
+
+
+@pytest.fixture
+def system_user(db):
+    return get_system_user()
+
+
+@pytest.fixture
+def org_a(db):
+    return OrganizationFactory(slug="org-a", name="Riverside Family Practice")
+
+
+@pytest.fixture
+def org_b(db):
+    return OrganizationFactory(slug="org-b", name="Lakeshore ACO")
+
+
+@pytest.fixture
+def patient_a(org_a):
+    site = SiteFactory(organization=org_a)
+    return PatientFactory(organization=org_a, attributed_site=site, family_name="Alvarez")
+
+
+@pytest.fixture
+def patient_b(org_b):
+    site = SiteFactory(organization=org_b)
+    return PatientFactory(organization=org_b, attributed_site=site, family_name="Alvarado")
+
+
+def make_persona(username, role, organizations, system_user):
+    user = get_user_model().objects.create_user(
+        username=username, password=PASSWORD, is_staff=True
+    )
+    if role:
+        assign_role(user, role, actor=system_user, reason="test persona")
+    for organization in organizations:
+        grant_organization(user, organization, actor=system_user, reason="test persona")
+    return user
+
+
+@pytest.fixture
+def persona(org_a, org_b, system_user):
+    """persona("agent") → a user of that role in org A; persona("agent", org_b) for org B."""
+
+    def build(role_key: str, *organizations):
+        role = {
+            "agent": roles.AGENT,
+            "supervisor": roles.SUPERVISOR,
+            "coordinator": roles.COORDINATOR,
+            "auditor": roles.AUDITOR,
+            "administrator": roles.ADMINISTRATOR,
+            "nobody": None,
+        }[role_key]
+        orgs = organizations or (org_a,)
+        name = f"{role_key}-{'-'.join(o.slug for o in orgs)}"
+        return make_persona(name, role, orgs, system_user)
+
+    return build
+
+
+@pytest.fixture
+def agent_a(persona):
+    return persona("agent")
+
+
+@pytest.fixture
+def agent_b(persona, org_b):
+    return persona("agent", org_b)
+
+
+@pytest.fixture
+def supervisor_a(persona):
+    return persona("supervisor")
+
+
+@pytest.fixture
+def coordinator_a(persona):
+    return persona("coordinator")
+
+
+@pytest.fixture
+def auditor_a(persona):
+    return persona("auditor")
+
+
+@pytest.fixture
+def administrator_a(persona):
+    return persona("administrator")
+
+
+PERSONAS_OF_ORG_A = ["agent_a", "supervisor_a", "coordinator_a", "auditor_a", "administrator_a"]
+
+
+@pytest.fixture
+def postgres_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (set DATABASE_URL); SQLite has no row locks or triggers")
+
+
+__all__ = ["PASSWORD", "PERSONAS_OF_ORG_A", "PayerProgramFactory", "ProviderFactory"]
