@@ -35,7 +35,7 @@ run: seed
 	DEBUG=$${DEBUG:-true} $(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
 test: install
-	DEBUG=false SECRET_KEY=test-only-secret-key-not-for-production $(PY) -m pytest $(PYTEST_ARGS)
+	DEBUG=true $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
