@@ -70,6 +70,11 @@ class ScopedAdmin(SimpleHistoryAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # nothing is deleted; wrong data is corrected by a new change
 
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # Django redirects with "doesn't exist, perhaps deleted"; a plain 404 says the same for
+        # a missing record and for another organization's, and is what API clients expect.
+        raise Http404("No such record")
+
     def _require_visible(self, request: HttpRequest, object_id: str) -> models.Model:
         try:
             return self.get_queryset(request).get(pk=object_id)

@@ -177,8 +177,7 @@ REST_FRAMEWORK = {
         "rest_framework.permissions.IsAuthenticated",
         "carehub.permissions.ModelPermissions",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
-    "PAGE_SIZE": 50,
+    "DEFAULT_PAGINATION_CLASS": "carehub.pagination.IdCursorPagination",
     "EXCEPTION_HANDLER": "carehub.api.exception_handler",
 }
 

@@ -37,6 +37,12 @@ def _no_login_throttling_between_tests(settings):
     settings.AXES_ENABLED = os.environ.get("CAREHUB_TEST_AXES", "") == "1"
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2 at production strength costs ~0.3 s per persona; the hasher is not under test here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def system_user(db):
     return get_system_user()
