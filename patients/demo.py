@@ -45,8 +45,12 @@ DEMO_ROLES = [
 
 PROGRAMS = [
     ("MCR", "Medicare Shared Savings", "CMS", PayerProgram.LineOfBusiness.MEDICARE),
-    ("MA", "Blue Horizon Medicare Advantage", "Blue Horizon",
-     PayerProgram.LineOfBusiness.MEDICARE_ADVANTAGE),
+    (
+        "MA",
+        "Blue Horizon Medicare Advantage",
+        "Blue Horizon",
+        PayerProgram.LineOfBusiness.MEDICARE_ADVANTAGE,
+    ),
     ("COM", "Blue Horizon PPO", "Blue Horizon", PayerProgram.LineOfBusiness.COMMERCIAL),
 ]
 
@@ -157,8 +161,12 @@ def _fake_patient(fake, rng, organization, sites, providers, programs, spec, n) 
         preferred_language=rng.choices(["en", "es", "vi", "zh"], weights=[80, 14, 3, 3])[0],
         timezone=spec["timezone"],
         status=rng.choices(
-            [Patient.Status.ACTIVE, Patient.Status.MOVED, Patient.Status.DISENROLLED,
-             Patient.Status.DECEASED],
+            [
+                Patient.Status.ACTIVE,
+                Patient.Status.MOVED,
+                Patient.Status.DISENROLLED,
+                Patient.Status.DECEASED,
+            ],
             weights=[92, 3, 4, 1],
         )[0],
         attributed_provider=provider,

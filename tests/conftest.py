@@ -21,7 +21,7 @@ from tests.patients.factories import (
     SiteFactory,
 )
 
-PASSWORD = "a-long-test-password-42"  # noqa: S105
+PASSWORD = "a-long-test-password-42"
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -71,9 +71,7 @@ def patient_b(org_b):
 
 
 def make_persona(username, role, organizations, system_user):
-    user = get_user_model().objects.create_user(
-        username=username, password=PASSWORD, is_staff=True
-    )
+    user = get_user_model().objects.create_user(username=username, password=PASSWORD, is_staff=True)
     if role:
         assign_role(user, role, actor=system_user, reason="test persona")
     for organization in organizations:
@@ -136,8 +134,11 @@ PERSONAS_OF_ORG_A = ["agent_a", "supervisor_a", "coordinator_a", "auditor_a", "a
 
 @pytest.fixture
 def postgres_only():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (set DATABASE_URL); SQLite has no row locks or triggers")
+    if connection.vendor == "postgresql":
+        return
+    if os.environ.get("CAREHUB_REQUIRE_POSTGRES") == "1":
+        pytest.fail("CAREHUB_REQUIRE_POSTGRES=1 but the tests run on " + connection.vendor)
+    pytest.skip("needs PostgreSQL (set DATABASE_URL); SQLite has no row locks or triggers")
 
 
 __all__ = ["PASSWORD", "PERSONAS_OF_ORG_A", "PayerProgramFactory", "ProviderFactory"]

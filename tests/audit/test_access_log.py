@@ -11,11 +11,16 @@ pytestmark = pytest.mark.django_db
 
 def test_opening_a_patient_in_admin_is_logged(client, agent_a, patient_a):
     client.force_login(agent_a)
-    client.get(reverse("admin:patients_patient_change", args=[patient_a.pk]),
-               REMOTE_ADDR="10.1.2.3")
+    client.get(
+        reverse("admin:patients_patient_change", args=[patient_a.pk]), REMOTE_ADDR="10.1.2.3"
+    )
     entry = AccessLog.objects.get(action="view")
     assert (entry.user, entry.model, entry.object_ids, entry.channel) == (
-        agent_a, "patients.patient", [patient_a.pk], "admin")
+        agent_a,
+        "patients.patient",
+        [patient_a.pk],
+        "admin",
+    )
     assert entry.client_address == "10.1.2.3"
     assert entry.organization_id == patient_a.organization_id
 
@@ -60,8 +65,9 @@ def test_refused_reads_of_another_organization_log_nothing(client, agent_a, pati
     assert not AccessLog.objects.exists()
 
 
-def test_auditor_browses_the_log_of_own_organization(client, agent_a, agent_b, auditor_a,
-                                                      patient_a, patient_b):
+def test_auditor_browses_the_log_of_own_organization(
+    client, agent_a, agent_b, auditor_a, patient_a, patient_b
+):
     client.force_login(agent_a)
     client.get(reverse("admin:patients_patient_change", args=[patient_a.pk]))
     client.force_login(agent_b)
@@ -82,8 +88,9 @@ def test_only_auditors_open_the_access_log(request, client, persona_name):
     assert client.get(reverse("admin:audit_accesslog_changelist")).status_code == 403
 
 
-def test_nobody_can_change_or_delete_the_access_log(client, agent_a, auditor_a, patient_a,
-                                                     django_user_model):
+def test_nobody_can_change_or_delete_the_access_log(
+    client, agent_a, auditor_a, patient_a, django_user_model
+):
     client.force_login(agent_a)
     client.get(reverse("admin:patients_patient_change", args=[patient_a.pk]))
     entry = AccessLog.objects.get()

@@ -32,23 +32,33 @@ def test_every_history_table_carries_the_append_only_trigger(postgres_only):
     assert len(history_tables()) >= 9
 
 
-@pytest.mark.parametrize("statement", ["UPDATE {table} SET history_change_reason = 'forged'",
-                                       "DELETE FROM {table}"])
+@pytest.mark.parametrize(
+    "statement", ["UPDATE {table} SET history_change_reason = 'forged'", "DELETE FROM {table}"]
+)
 def test_postgresql_refuses_update_and_delete_on_history(postgres_only, patient_a, statement):
     table = patient_a.history.model._meta.db_table
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(statement.format(table=table))
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(statement.format(table=table))
     assert patient_a.history.count() == 1
 
 
 def test_postgresql_refuses_changes_to_the_access_log(postgres_only, client, agent_a, patient_a):
     client.force_login(agent_a)
     client.get(reverse("admin:patients_patient_change", args=[patient_a.pk]))
-    for statement in ("UPDATE audit_accesslog SET object_ids = '[]'", "DELETE FROM audit_accesslog"):
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(statement)
+    for statement in (
+        "UPDATE audit_accesslog SET object_ids = '[]'",
+        "DELETE FROM audit_accesslog",
+    ):
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(statement)
     assert AccessLog.objects.get().object_ids == [patient_a.pk]
 
 

@@ -20,8 +20,16 @@ pytestmark = pytest.mark.django_db
 
 def test_every_operational_model_is_tracked():
     tracked = set(tracked_models())
-    expected = {Organization, Site, Provider, PayerProgram, Patient, User, Group,
-                UserObjectPermission}
+    expected = {
+        Organization,
+        Site,
+        Provider,
+        PayerProgram,
+        Patient,
+        User,
+        Group,
+        UserObjectPermission,
+    }
     assert expected <= tracked
 
 
@@ -30,8 +38,11 @@ def test_patient_change_in_admin_names_the_user_and_reason(client, agent_a, pati
     url = reverse("admin:patients_patient_change", args=[patient_a.pk])
     form = client.get(url).context["adminform"].form
     data = {k: v for k, v in form.initial.items() if v is not None}
-    data.update(phone="+16175550199", birth_date=patient_a.birth_date.isoformat(),
-                change_reason="patient called with a new number")
+    data.update(
+        phone="+16175550199",
+        birth_date=patient_a.birth_date.isoformat(),
+        change_reason="patient called with a new number",
+    )
     response = client.post(url, data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     latest = patient_a.history.latest()
@@ -82,12 +93,22 @@ def test_reference_change_in_admin_names_the_user(
 def test_organization_change_in_admin_names_the_user(client, administrator_a, org_a):
     client.force_login(administrator_a)
     url = reverse("admin:patients_organization_change", args=[org_a.pk])
-    response = client.post(url, {"name": "Riverside Health", "kind": "practice",
-                                 "is_active": "on", "change_reason": "rebrand"})
+    response = client.post(
+        url,
+        {
+            "name": "Riverside Health",
+            "kind": "practice",
+            "is_active": "on",
+            "change_reason": "rebrand",
+        },
+    )
     assert response.status_code == 302
     latest = org_a.history.latest()
     assert (latest.name, latest.history_user, latest.history_change_reason) == (
-        "Riverside Health", administrator_a, "rebrand")
+        "Riverside Health",
+        administrator_a,
+        "rebrand",
+    )
 
 
 def test_services_record_actor_and_reason_for_users_grants_and_organizations(system_user, org_b):
@@ -101,15 +122,18 @@ def test_services_record_actor_and_reason_for_users_grants_and_organizations(sys
     grant_organization(user, org_b, actor=system_user, reason="assigned to Lakeshore")
     granted = UserObjectPermission.history.filter(user=user).latest()
     assert (granted.history_type, granted.history_user, granted.history_change_reason) == (
-        "+", system_user, "assigned to Lakeshore")
+        "+",
+        system_user,
+        "assigned to Lakeshore",
+    )
 
     revoke_organization(user, org_b, actor=system_user, reason="moved team")
     revoked = UserObjectPermission.history.filter(user=user).latest()
     assert (revoked.history_type, revoked.history_change_reason) == ("-", "moved team")
 
     organization = create_organization(
-        slug="harbor", name="Harbor Clinic", kind="practice", actor=system_user,
-        reason="new client")
+        slug="harbor", name="Harbor Clinic", kind="practice", actor=system_user, reason="new client"
+    )
     created = organization.history.get()
     assert (created.history_user, created.history_change_reason) == (system_user, "new client")
 
@@ -120,8 +144,11 @@ def test_seed_demo_command_acts_as_the_system_user(settings, system_user):
     for model in (Organization, Site, Provider, PayerProgram, Patient, UserObjectPermission):
         users = set(model.history.values_list("history_user__username", flat=True))
         assert users == {system_user.username}, model
-    assert set(User.history.exclude(username=system_user.username)
-               .values_list("history_user__username", flat=True)) == {system_user.username}
+    assert set(
+        User.history.exclude(username=system_user.username).values_list(
+            "history_user__username", flat=True
+        )
+    ) == {system_user.username}
 
 
 def test_system_user_cannot_sign_in(client, system_user):

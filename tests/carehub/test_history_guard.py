@@ -10,11 +10,30 @@ from carehub.history import UntrackedWriteError, update_with_history
 from patients.models import Patient
 
 REPO = Path(__file__).resolve().parents[2]
-PROJECT_PACKAGES = ["carehub", "patients", "gaps", "consent", "outreach", "worklists", "audit",
-                    "metrics"]
+PROJECT_PACKAGES = [
+    "carehub",
+    "patients",
+    "gaps",
+    "consent",
+    "outreach",
+    "worklists",
+    "audit",
+    "metrics",
+]
 ALLOWED = {REPO / "carehub" / "history.py"}
-QUERYSET_METHODS = {"filter", "exclude", "all", "select_for_update", "select_related", "only",
-                    "order_by", "objects", "history", "using", "none"}
+QUERYSET_METHODS = {
+    "filter",
+    "exclude",
+    "all",
+    "select_for_update",
+    "select_related",
+    "only",
+    "order_by",
+    "objects",
+    "history",
+    "using",
+    "none",
+}
 
 
 def _is_queryset_expression(node: ast.AST) -> bool:
@@ -50,7 +69,8 @@ def project_sources() -> list[Path]:
 def test_project_code_makes_no_set_based_writes_outside_the_history_helpers():
     offenders = [hit for path in project_sources() for hit in untracked_writes_in(path)]
     assert offenders == [], "use carehub.history helpers (they write history):\n" + "\n".join(
-        offenders)
+        offenders
+    )
 
 
 def test_the_scan_detects_a_set_based_update(tmp_path):
@@ -63,7 +83,9 @@ def test_the_scan_detects_a_set_based_update(tmp_path):
     sample = sample.rename(REPO / "tests" / "carehub" / "_scan_sample.py")
     try:
         assert [hit.split(": ")[1] for hit in untracked_writes_in(sample)] == [
-            ".update()", ".bulk_update()"]
+            ".update()",
+            ".bulk_update()",
+        ]
     finally:
         sample.unlink()
 
@@ -78,10 +100,16 @@ def test_runtime_guard_refuses_update_on_a_tracked_model(patient_a):
 def test_update_with_history_writes_one_history_row_per_changed_row(patient_a, system_user):
     before = patient_a.history.count()
     changed = update_with_history(
-        Patient.objects.filter(pk=patient_a.pk), actor=system_user, reason="moved away",
-        status=Patient.Status.MOVED)
+        Patient.objects.filter(pk=patient_a.pk),
+        actor=system_user,
+        reason="moved away",
+        status=Patient.Status.MOVED,
+    )
     assert changed == 1
     latest = patient_a.history.latest()
     assert patient_a.history.count() == before + 1
     assert (latest.status, latest.history_user, latest.history_change_reason) == (
-        "moved", system_user, "moved away")
+        "moved",
+        system_user,
+        "moved away",
+    )

@@ -56,9 +56,7 @@ def test_history_version_url_of_another_organizations_patient_is_not_found(
 ):
     client.force_login(request.getfixturevalue(persona_name))
     version = patient_b.history.latest()
-    url = reverse(
-        "admin:patients_patient_simple_history", args=[patient_b.pk, version.history_id]
-    )
+    url = reverse("admin:patients_patient_simple_history", args=[patient_b.pk, version.history_id])
     assert client.get(url).status_code == 404
 
 
@@ -71,8 +69,8 @@ def test_agent_of_org_b_sees_org_b_only(client, agent_b, patient_a, patient_b):
 
 def test_staff_user_without_grants_sees_no_patients(client, persona, patient_a, org_a):
     user = persona("agent")
-    from carehub.services import revoke_organization
     from carehub.history import get_system_user
+    from carehub.services import revoke_organization
 
     revoke_organization(user, org_a, actor=get_system_user(), reason="left the team")
     client.force_login(user)
@@ -138,7 +136,9 @@ def test_reference_lists_and_pages_are_scoped(
     client.force_login(request.getfixturevalue(persona_name))
     listed = client.get(reverse(f"admin:patients_{model}_changelist")).context["cl"].result_list
     assert list(listed) == [mine]
-    assert client.get(reverse(f"admin:patients_{model}_change", args=[theirs.pk])).status_code == 404
+    assert (
+        client.get(reverse(f"admin:patients_{model}_change", args=[theirs.pk])).status_code == 404
+    )
     history = reverse(f"admin:patients_{model}_history", args=[theirs.pk])
     assert client.get(history).status_code == 404
 
@@ -169,7 +169,9 @@ def test_api_refuses_anonymous_callers(client, patient_a):
     assert client.get(f"/api/patients/{patient_a.pk}/").status_code == 403
 
 
-def test_administrator_sees_users_of_own_organization_only(client, administrator_a, agent_a, agent_b):
+def test_administrator_sees_users_of_own_organization_only(
+    client, administrator_a, agent_a, agent_b
+):
     client.force_login(administrator_a)
     listed = client.get(reverse("admin:carehub_user_changelist")).context["cl"].result_list
     assert agent_a in listed

@@ -20,7 +20,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, patients: int, **options):
         if not settings.DEBUG:
-            raise CommandError("seed_demo refuses to run with DEBUG off (demo passwords are public)")
+            raise CommandError(
+                "seed_demo refuses to run with DEBUG off (demo passwords are public)"
+            )
         if patients < 0:
             raise CommandError("--patients must be zero or more")
         report = seed_demo(patients=patients, password=settings.CAREHUB_DEMO_PASSWORD)
