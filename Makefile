@@ -42,7 +42,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 bench: install
-	DEBUG=true $(PY) -m bench
+	DEBUG=true $(PY) -m bench $(BENCH)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 var
