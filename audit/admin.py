@@ -28,6 +28,7 @@ class AccessLogAdmin(admin.ModelAdmin):
     search_help_text = "A username, or a record id to find every read of that record."
     date_hierarchy = None
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     paginator = CappedCountPaginator
     list_per_page = 100
 

@@ -38,7 +38,7 @@ def fill(organizations, count: int) -> None:
                 initcap(translate(substr(md5(n::text), 1, 7), '0123456789', 'ghijklmnop')),
                 DATE '1940-01-01' + (n %% 25000), (ARRAY['female','male'])[1 + n %% 2],
                 '+1617555' || lpad((n %% 10000)::text, 4, '0'), '', '', '', '', '', 'en',
-                'America/New_York', (ARRAY['active','active','active','moved'])[1 + n %% 4],
+                'America/New_York', (ARRAY['active','active','active','moved'])[1 + (n / 2) %% 4],
                 'MB' || n::text, now(), now()
             FROM generate_series(%s, %s) AS n
             """,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django import forms
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import models
@@ -48,6 +48,7 @@ class ScopedAdmin(SimpleHistoryAdmin):
     related_selectors: dict[type[models.Model], Callable] = {}
 
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # a COUNT per filter choice over millions of rows
     paginator = CappedCountPaginator
     list_per_page = 50
 

@@ -117,7 +117,7 @@ class PatientAdmin(PhiAdminMixin, ScopedAdmin):
         "organization",
     )
     list_display_links = ("mrn", "display_name")
-    list_filter = ("status", "sex", OrganizationFilter, SiteFilter)
+    list_filter = ("status", OrganizationFilter, SiteFilter)
     # Used only to switch the search box and autocomplete on; get_search_results does the work.
     search_fields = ("=mrn",)
     search_help_text = "Exact MRN or member id, or a name prefix: “smi” or “smith, jo”."

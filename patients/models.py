@@ -167,7 +167,15 @@ class Patient(models.Model):
                 fields=["organization", "family_name", "given_name", "id"],
                 name="patient_org_name_order",
             ),
-            models.Index(fields=["organization", "status"], name="patient_org_status"),
+            # Filtered lists keep the name order inside the index: a range scan, never a sort.
+            models.Index(
+                fields=["organization", "status", "family_name", "given_name", "id"],
+                name="patient_org_status_name",
+            ),
+            models.Index(
+                fields=["attributed_site", "family_name", "given_name", "id"],
+                name="patient_site_name",
+            ),
         ]
 
     def __str__(self) -> str:
