@@ -22,11 +22,11 @@ _ORG_REFERENCE = {
 
 ROLE_PERMISSIONS: dict[str, dict[str, set[str]]] = {
     AGENT: {**_ORG_REFERENCE, "patients.patient": {"view", "change"}},
-    SUPERVISOR: {**_ORG_REFERENCE, "patients.patient": {"view", "change", "add"}},
+    SUPERVISOR: {**_ORG_REFERENCE, "patients.patient": {"view", "change", "add", "export"}},
     COORDINATOR: {**_ORG_REFERENCE, "patients.patient": {"view", "change"}},
     AUDITOR: {
         **_ORG_REFERENCE,
-        "patients.patient": {"view"},
+        "patients.patient": {"view", "export"},
         "audit.accesslog": {"view"},
         "carehub.user": {"view"},
         "auth.group": {"view"},
@@ -36,7 +36,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         "patients.site": {"view", "change", "add"},
         "patients.provider": {"view", "change", "add"},
         "patients.payerprogram": {"view", "change", "add"},
-        "patients.patient": {"view", "change", "add"},
+        "patients.patient": {"view", "change", "add", "export"},
         "carehub.user": {"view", "change", "add"},
         "auth.group": {"view"},
     },

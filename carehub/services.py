@@ -13,6 +13,7 @@ from carehub.errors import Conflict, DomainError
 from carehub.history import save_with_history, stamp
 from carehub.roles import ROLES
 from patients.models import Organization
+from patients.selectors import organizations_for
 
 
 def _grant_lookup(user, organization: Organization) -> dict:
@@ -52,3 +53,21 @@ def assign_role(user, role: str, *, actor, reason: str) -> None:
         raise DomainError(f"Unknown role {role!r}; roles are: {', '.join(ROLES)}")
     stamp(user, actor=actor, reason=reason)
     user.groups.add(Group.objects.get(name=role))
+
+
+@transaction.atomic
+def set_organizations(user, organizations, *, within, actor, reason: str) -> None:
+    """Make `user`'s grants among `within` (what the actor manages) exactly `organizations`.
+
+    Grants to organizations outside `within` are left alone: an administrator of one client
+    neither sees nor changes a user's access to another client.
+    """
+    manageable = {org.pk: org for org in within}
+    wanted = {org.pk for org in organizations}
+    if wanted - manageable.keys():
+        raise DomainError("You can only grant organizations you have access to")
+    current = {org.pk for org in organizations_for(user) if org.pk in manageable}
+    for pk in sorted(wanted - current):
+        grant_organization(user, manageable[pk], actor=actor, reason=reason)
+    for pk in sorted(current - wanted):
+        revoke_organization(user, manageable[pk], actor=actor, reason=reason)

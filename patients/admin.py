@@ -1,9 +1,13 @@
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.http import StreamingHttpResponse
 
+from audit.models import AccessLog
+from audit.services import log_access
 from carehub.admin_base import PhiAdminMixin, ReasonForm, ScopedAdmin
 from carehub.errors import DomainError
 from patients import selectors, services
+from patients.exports import patients_csv
 from patients.models import Organization, Patient, PayerProgram, Provider, Site
 
 RELATED_SELECTORS = {
@@ -154,6 +158,23 @@ class PatientAdmin(PhiAdminMixin, ScopedAdmin):
         ),
         (None, {"fields": ("change_reason", "created_at", "updated_at")}),
     )
+
+    actions = ["export_csv"]
+
+    @admin.action(description="Export selected patients to CSV", permissions=["export"])
+    def export_csv(self, request, queryset):
+        patients = list(
+            queryset.select_related(
+                "organization", "attributed_site", "attributed_provider", "payer_program"
+            )
+        )
+        log_access(request, patients, action=AccessLog.Action.EXPORT)
+        response = StreamingHttpResponse(patients_csv(patients), content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="patients.csv"'
+        return response
+
+    def has_export_permission(self, request) -> bool:
+        return request.user.has_perm("patients.export_patient")
 
     @admin.display(description="name", ordering="family_name")
     def display_name(self, patient: Patient) -> str:

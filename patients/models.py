@@ -154,6 +154,7 @@ class Patient(models.Model):
 
     class Meta:
         ordering = ["organization_id", "family_name", "given_name", "id"]
+        permissions = [("export_patient", "Can export patient lists")]
         constraints = [
             models.UniqueConstraint(fields=["organization", "mrn"], name="patient_mrn_per_org"),
         ]

@@ -10,6 +10,10 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AlterModelOptions(
+            name='patient',
+            options={'ordering': ['organization_id', 'family_name', 'given_name', 'id'], 'permissions': [('export_patient', 'Can export patient lists')]},
+        ),
         migrations.RemoveIndex(
             model_name='patient',
             name='patient_org_status',
