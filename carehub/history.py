@@ -26,6 +26,11 @@ from simple_history.models import HistoricalChanges, HistoricalRecords
 from simple_history.utils import bulk_create_with_history as _bulk_create_with_history
 from simple_history.utils import bulk_update_with_history as _bulk_update_with_history
 
+
+class UntrackedWriteError(AssertionError):
+    pass
+
+
 _inside_history_helper: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "carehub_inside_history_helper", default=False
 )
@@ -129,6 +134,36 @@ def bulk_update_with_history(
         )
 
 
+def _refuse_tracked(model: type[models.Model]) -> None:
+    if is_tracked(model):
+        raise UntrackedWriteError(
+            f"{model.__name__} keeps history; use bulk_create_with_history/bulk_update_with_history"
+        )
+
+
+def bulk_create_untracked(
+    objs: Sequence[models.Model], *, batch_size: int = 2000
+) -> list[models.Model]:
+    """Batch insert for tables that have no history by design (imported clinical rows, value-set
+    codes, computed results): their provenance is the run record that wrote them."""
+    if not objs:
+        return []
+    model = type(objs[0])
+    _refuse_tracked(model)
+    return model._default_manager.bulk_create(objs, batch_size=batch_size)
+
+
+def bulk_update_untracked(
+    objs: Sequence[models.Model], fields: Iterable[str], *, batch_size: int = 2000
+) -> int:
+    """Batch update for the same history-free tables as bulk_create_untracked."""
+    if not objs:
+        return 0
+    model = type(objs[0])
+    _refuse_tracked(model)
+    return model._default_manager.bulk_update(objs, list(fields), batch_size=batch_size)
+
+
 def update_with_history(queryset: models.QuerySet, *, actor, reason: str, **values: Any) -> int:
     """Set-based `UPDATE ... SET` that still leaves a history row per changed row.
 
@@ -148,10 +183,6 @@ def update_with_history(queryset: models.QuerySet, *, actor, reason: str, **valu
             default_change_reason=reason,
         )
         return changed
-
-
-class UntrackedWriteError(AssertionError):
-    pass
 
 
 def guard_untracked_writes() -> contextlib.AbstractContextManager:

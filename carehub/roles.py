@@ -19,19 +19,38 @@ _ORG_REFERENCE = {
     "patients.provider": {"view"},
     "patients.payerprogram": {"view"},
 }
+# Measures, value sets and the engine's output: read-only everywhere; loading and evaluating
+# run as commands, tasks or the import API.
+_GAPS_READ = {
+    "gaps.measure": {"view"},
+    "gaps.valueset": {"view"},
+    "gaps.measureresult": {"view"},
+}
+_RUNS_READ = {"gaps.evaluationrun": {"view"}, "patients.importrun": {"view"}}
 
 ROLE_PERMISSIONS: dict[str, dict[str, set[str]]] = {
-    AGENT: {**_ORG_REFERENCE, "patients.patient": {"view", "change"}},
-    SUPERVISOR: {**_ORG_REFERENCE, "patients.patient": {"view", "change", "add", "export"}},
-    COORDINATOR: {**_ORG_REFERENCE, "patients.patient": {"view", "change"}},
+    AGENT: {**_ORG_REFERENCE, **_GAPS_READ, "patients.patient": {"view", "change"}},
+    SUPERVISOR: {
+        **_ORG_REFERENCE,
+        **_GAPS_READ,
+        **_RUNS_READ,
+        "patients.importrun": {"view", "add"},
+        "patients.patient": {"view", "change", "add", "export"},
+    },
+    COORDINATOR: {**_ORG_REFERENCE, **_GAPS_READ, "patients.patient": {"view", "change"}},
     AUDITOR: {
         **_ORG_REFERENCE,
+        **_GAPS_READ,
+        **_RUNS_READ,
         "patients.patient": {"view", "export"},
         "audit.accesslog": {"view"},
         "carehub.user": {"view"},
         "auth.group": {"view"},
     },
     ADMINISTRATOR: {
+        **_GAPS_READ,
+        **_RUNS_READ,
+        "patients.importrun": {"view", "add"},
         "patients.organization": {"view", "change"},
         "patients.site": {"view", "change", "add"},
         "patients.provider": {"view", "change", "add"},

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "carehub",
     "patients",
     "audit",
+    "gaps",
 ]
 
 MIDDLEWARE = [

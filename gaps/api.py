@@ -1,0 +1,86 @@
+"""API: import a FHIR Bundle, and `$care-gaps`-style DEQM gaps-in-care reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from rest_framework import permissions, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from gaps.export import deqm_bundles
+from gaps.selectors import measure_results_for
+from patients.clinical import ImportRun
+from patients.fhir.importer import import_documents
+from patients.selectors import organizations_for
+
+
+class HasModelPerm(permissions.BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return request.user.is_authenticated and request.user.has_perm(view.required_perm)
+
+
+def _organization(request, slug: str | None):
+    if not slug:
+        return None
+    return organizations_for(request.user).filter(slug=slug).first()
+
+
+class ImportBundleView(APIView):
+    """POST a Bundle (JSON body) to `fhir/import?organization=SLUG`; all-or-nothing."""
+
+    permission_classes = [HasModelPerm]
+    required_perm = "patients.add_importrun"
+
+    def post(self, request):
+        organization = _organization(request, request.query_params.get("organization"))
+        if organization is None:
+            return Response({"detail": "No such organization"}, status=status.HTTP_404_NOT_FOUND)
+        raw = json.dumps(request.data).encode() if request.data is not None else b""
+        run = import_documents(
+            [("request body", raw)], organization=organization, actor=request.user, source="api"
+        )
+        body = {"import_run": run.pk, "status": run.status, "counts": run.counts}
+        if run.status == ImportRun.Status.FAILED:
+            body["errors"] = run.report.splitlines()
+            return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class CareGapsView(APIView):
+    """GET `care-gaps?organization=SLUG&periodStart=...&periodEnd=...[&status=open-gap]`.
+
+    Returns a FHIR Parameters resource with one DEQM gaps-in-care Bundle per patient, in the
+    spirit of the Da Vinci DEQM `$care-gaps` operation.
+    """
+
+    permission_classes = [HasModelPerm]
+    required_perm = "gaps.view_measureresult"
+
+    def get(self, request):
+        params = request.query_params
+        organization = _organization(request, params.get("organization"))
+        if organization is None:
+            return Response({"detail": "No such organization"}, status=status.HTTP_404_NOT_FOUND)
+        try:
+            start = dt.date.fromisoformat(params.get("periodStart", ""))
+            end = dt.date.fromisoformat(params.get("periodEnd", ""))
+        except ValueError:
+            return Response(
+                {"detail": "periodStart and periodEnd are required dates (YYYY-MM-DD)"},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        results = measure_results_for(request.user).filter(
+            organization=organization, period_start=start, period_end=end
+        )
+        if params.get("status"):
+            results = results.filter(gap_status=params["status"])
+        results = results.order_by("patient_id", "measure__cms")
+        bundles = list(deqm_bundles(results, organization))
+        return Response(
+            {
+                "resourceType": "Parameters",
+                "parameter": [{"name": "return", "resource": b} for b in bundles],
+            }
+        )

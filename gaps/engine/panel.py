@@ -1,0 +1,234 @@
+"""Load what one measure version needs for a whole organization, in a fixed number of queries.
+
+1. the value-set expansions the version uses (one query) and their codes (one query);
+2. the patients with their FHIR detail (one query);
+3. the clinical records having a code in any of those value sets or direct codes, plus the few
+   record kinds some criteria read whole (encounters referenced by BP readings, coverage)
+   (one query);
+4. every coding of those records (one query).
+
+The number of queries does not depend on the number of patients.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db.models import Exists, OuterRef, Q
+
+from gaps.measures import MeasureDefinition
+from gaps.models import ValueSetCode
+from gaps.valuesets import select_value_sets
+from patients.clinical import ClinicalCoding, ClinicalRecord
+from patients.models import Organization, Patient
+
+RECORD_FIELDS = (
+    "id",
+    "patient_id",
+    "resource_type",
+    "resource_id",
+    "status",
+    "intent",
+    "do_not_perform",
+    "encounter_class",
+    "encounter_ref",
+    "clinical_active",
+    "verified",
+    "has_timing",
+    "start_at",
+    "start_date",
+    "start_precision",
+    "end_at",
+    "end_date",
+    "end_precision",
+    "end_open",
+    "period_unknown",
+    "value_type",
+    "value_num",
+    "value_unit",
+    "value_comparator",
+    "components",
+)
+
+
+class Rec:
+    """One clinical record as the criteria read it (plain attributes: fast in tight loops)."""
+
+    __slots__ = (*RECORD_FIELDS, "keys", "value_keys", "categories", "body_sites", "discharge")
+
+    def __init__(self, row: tuple):
+        (
+            self.id,
+            self.patient_id,
+            self.resource_type,
+            self.resource_id,
+            self.status,
+            self.intent,
+            self.do_not_perform,
+            self.encounter_class,
+            self.encounter_ref,
+            self.clinical_active,
+            self.verified,
+            self.has_timing,
+            self.start_at,
+            self.start_date,
+            self.start_precision,
+            self.end_at,
+            self.end_date,
+            self.end_precision,
+            self.end_open,
+            self.period_unknown,
+            self.value_type,
+            self.value_num,
+            self.value_unit,
+            self.value_comparator,
+            self.components,
+        ) = row  # the order of RECORD_FIELDS
+        self.keys: set[str] = set()  # value-set OIDs / direct codes matched by the main code
+        self.value_keys: set[str] = set()  # ... matched by valueCodeableConcept
+        self.categories: set[str] = set()  # "system|code"
+        self.body_sites: set[str] = set()
+        self.discharge: set[str] = set()
+
+    @property
+    def reference(self) -> str:
+        return f"{self.resource_type}/{self.resource_id}"
+
+
+@dataclass
+class PatientRow:
+    id: int
+    source_id: str
+    mrn: str
+    birth_date: dt.date | None
+    gender: str
+    us_core_sex: str
+    deceased_at: dt.datetime | None
+    deceased: bool
+    records: list[Rec] = field(default_factory=list)
+
+
+@dataclass
+class Panel:
+    patients: list[PatientRow]
+    missing_value_sets: list[str]
+    warnings: list[str]
+    queries: int = 0
+
+
+def _direct(key: str) -> tuple[str, str]:
+    system, _, value = key.rpartition("|")
+    return system, value
+
+
+def load_panel(
+    organization: Organization,
+    definitions: list[MeasureDefinition],
+    *,
+    whole_types: Q | None = None,
+) -> Panel:
+    """One load for several measure versions that share value-set expansions and rules on
+    medication references (measures of one measurement year): the union of what they need."""
+    first = definitions[0]
+    if any(
+        (d.valueset_cutoff, d.rules.medication_reference)
+        != (first.valueset_cutoff, first.rules.medication_reference)
+        for d in definitions
+    ):
+        raise ValueError("load_panel: definitions need the same value-set cutoff and rules")
+    keys = set().union(*(d.value_set_keys() for d in definitions))
+    oids = sorted(k for k in keys if "|" not in k)
+    direct = sorted(k for k in keys if "|" in k)
+    cutoff = dt.date.fromisoformat(first.valueset_cutoff) if first.valueset_cutoff else None
+    selection = select_value_sets(oids, cutoff)
+    oid_of = {pk: oid for oid, pk in selection.value_set_ids.items()}
+    code_keys: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for value_set_id, system, code in ValueSetCode.objects.filter(
+        value_set_id__in=list(oid_of)
+    ).values_list("value_set_id", "system", "code"):
+        code_keys[(system, code)].add(oid_of[value_set_id])
+    for key in direct:
+        code_keys[_direct(key)].add(key)
+
+    in_value_sets = Exists(
+        ValueSetCode.objects.filter(
+            value_set_id__in=list(oid_of), system=OuterRef("system"), code=OuterRef("code")
+        )
+    )
+    direct_q = Q()
+    for key in direct:
+        system, value = _direct(key)
+        direct_q |= Q(system=system, code=value)
+    matching = ClinicalCoding.objects.filter(
+        organization=organization,
+        element__in=[ClinicalCoding.Element.CODE, ClinicalCoding.Element.MEDICATION_REF],
+    ).filter(Q(in_value_sets) | direct_q if direct else Q(in_value_sets))
+    wanted = Q(id__in=matching.values("record_id"))
+    if whole_types is not None:
+        wanted |= whole_types
+    records = ClinicalRecord.objects.filter(organization=organization).filter(wanted)
+
+    patients: dict[int, PatientRow] = {}
+    for row in Patient.objects.filter(organization=organization).values_list(
+        "id",
+        "source_id",
+        "mrn",
+        "birth_date",
+        "fhir_detail__id",
+        "fhir_detail__birth_date",
+        "fhir_detail__gender",
+        "fhir_detail__us_core_sex",
+        "fhir_detail__deceased",
+        "fhir_detail__deceased_at",
+        "sex",
+    ):
+        pid, source_id, mrn, birth, detail_id, fhir_birth, gender, sex_ext, dead, dead_at, sex = row
+        if detail_id is None:  # registered in CareHub, never imported from FHIR
+            fhir_birth, gender, sex_ext, dead = birth, sex, "", False
+        patients[pid] = PatientRow(
+            pid, source_id, mrn, fhir_birth, gender or "", sex_ext or "", dead_at, bool(dead)
+        )
+
+    by_id: dict[int, Rec] = {}
+    for row in records.values_list(*RECORD_FIELDS):
+        rec = Rec(row)
+        by_id[rec.id] = rec
+        owner = patients.get(rec.patient_id)
+        if owner is not None:
+            owner.records.append(rec)
+
+    use_medication_reference = first.rules.medication_reference
+    for record_id, element, system, code in ClinicalCoding.objects.filter(
+        record__in=records
+    ).values_list("record_id", "element", "system", "code"):
+        rec = by_id.get(record_id)
+        if rec is None:
+            continue
+        if element == ClinicalCoding.Element.CODE or (
+            element == ClinicalCoding.Element.MEDICATION_REF and use_medication_reference
+        ):
+            found = code_keys.get((system, code))
+            if found:
+                rec.keys |= found
+            if rec.resource_type == "Coverage":
+                # Payer codes are matched by prefix (SOPT hierarchy), so keep them raw.
+                rec.value_keys.add(f"{system}|{code}")
+        elif element == ClinicalCoding.Element.VALUE:
+            found = code_keys.get((system, code))
+            if found:
+                rec.value_keys |= found
+            rec.value_keys.add(f"{system}|{code}")
+        elif element == ClinicalCoding.Element.CATEGORY:
+            rec.categories.add(f"{system}|{code}")
+        elif element == ClinicalCoding.Element.BODY_SITE:
+            rec.body_sites.add(f"{system}|{code}")
+        elif element == ClinicalCoding.Element.DISCHARGE:
+            rec.discharge.add(f"{system}|{code}")
+    return Panel(
+        list(patients.values()),
+        selection.missing,
+        selection.warnings,
+        queries=6,
+    )

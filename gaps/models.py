@@ -1,0 +1,165 @@
+"""Value sets, the measure catalogue and the engine's results.
+
+Value sets are loaded from customer-provided VSAC files (`load_valuesets`); CPT codes are
+licensed, so no code list ships with CareHub. Measure *logic* lives as data in gaps/measures/;
+`Measure` rows mirror that catalogue for admin and foreign keys.
+
+`MeasureResult` rows are derived data: the engine recomputes them from the imported clinical
+records and overwrites them per (patient, measure, version, period), so they carry no per-row
+history; `EvaluationRun` records who ran what and when.
+"""
+
+from django.conf import settings
+from django.db import models
+
+
+class ValueSet(models.Model):
+    oid = models.CharField(max_length=128)
+    version = models.CharField(max_length=64, blank=True)
+    url = models.CharField(max_length=300)
+    name = models.CharField(max_length=200, blank=True)
+    title = models.CharField(max_length=300, blank=True)
+    expansion_identifier = models.CharField(max_length=200, blank=True)
+    expansion_timestamp = models.DateTimeField(null=True, blank=True)
+    declared_total = models.IntegerField(null=True, blank=True)
+    code_count = models.IntegerField(default=0)
+    source_file = models.CharField(max_length=500, blank=True)
+    content_hash = models.CharField(max_length=64)
+    loaded_at = models.DateTimeField(auto_now=True)
+    loaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["oid", "-expansion_timestamp"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["oid", "version", "expansion_identifier"], name="valueset_identity"
+            )
+        ]
+        indexes = [models.Index(fields=["oid"], name="valueset_oid")]
+
+    def __str__(self) -> str:
+        return f"{self.title or self.name or self.oid} ({self.version})"
+
+    @property
+    def truncated(self) -> bool:
+        return self.declared_total is not None and self.declared_total > self.code_count
+
+
+class ValueSetCode(models.Model):
+    value_set = models.ForeignKey(ValueSet, on_delete=models.CASCADE, related_name="codes")
+    system = models.CharField(max_length=200)
+    code = models.CharField(max_length=64)
+    display = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["value_set", "system", "code"], name="valueset_code_once"
+            )
+        ]
+        indexes = [models.Index(fields=["system", "code"], name="valueset_code_lookup")]
+
+    def __str__(self) -> str:
+        return f"{self.system}|{self.code}"
+
+
+class Measure(models.Model):
+    """One version of one measure, mirrored from gaps/measures (the logic is there)."""
+
+    cms = models.CharField(max_length=16)
+    version = models.CharField(max_length=16)
+    title = models.CharField(max_length=200)
+    inverse = models.BooleanField(default=False)
+    first_year = models.IntegerField()
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["cms", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["cms", "version"], name="measure_version_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cms} {self.version}"
+
+
+class EvaluationRun(models.Model):
+    organization = models.ForeignKey(
+        "patients.Organization", on_delete=models.PROTECT, related_name="+"
+    )
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    period_start = models.DateField()
+    period_end = models.DateField()
+    measures = models.JSONField(default=list)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    counts = models.JSONField(default=dict)
+    warnings = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Evaluation run #{self.pk}"
+
+
+class MeasureResultQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(status=MeasureResult.Status.OPEN)
+
+
+class MeasureResult(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+        EXCLUDED = "excluded", "Excluded"
+        NOT_APPLICABLE = "not-applicable", "Not applicable"
+
+    class GapStatus(models.TextChoices):
+        # Da Vinci DEQM gaps-status codes; "excluded" is exported per settings (see export).
+        OPEN = "open-gap", "open-gap"
+        CLOSED = "closed-gap", "closed-gap"
+        PROSPECTIVE = "prospective-gap", "prospective-gap"
+        NOT_APPLICABLE = "not-applicable", "not-applicable"
+
+    organization = models.ForeignKey(
+        "patients.Organization", on_delete=models.PROTECT, related_name="+"
+    )
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="measure_results"
+    )
+    measure = models.ForeignKey(Measure, on_delete=models.PROTECT, related_name="results")
+    period_start = models.DateField()
+    period_end = models.DateField()
+    ip = models.BooleanField(default=False)
+    denom = models.BooleanField(default=False)
+    denex = models.BooleanField(default=False)
+    numer = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    gap_status = models.CharField(max_length=16, choices=GapStatus.choices)
+    # [{"criterion", "resource": "Type/id", "date"}]: what decided the populations.
+    evidence = models.JSONField(default=list, blank=True)
+    evaluation_run = models.ForeignKey(EvaluationRun, on_delete=models.PROTECT, related_name="+")
+    evaluated_at = models.DateTimeField(auto_now=True)
+
+    objects = MeasureResultQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["patient_id", "measure_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "measure", "period_start", "period_end"],
+                name="measure_result_once",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["organization", "period_start", "measure", "status"],
+                name="result_org_period",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Result #{self.pk}"

@@ -1,0 +1,1 @@
+"""FHIR R4 import: bundles in, normalized clinical records out (see importer.py)."""

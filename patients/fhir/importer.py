@@ -1,0 +1,237 @@
+"""Import FHIR R4 Bundles into patients and normalized clinical records.
+
+Unit of work: one file (a Bundle, a Bundle of Bundles, Parameters wrapping Bundles, or a lone
+resource such as the DEQM examples ship). A file
+with any error is rejected whole, with a report naming file, entry and field. Without `partial`
+the whole run is one transaction, so one bad file means nothing lands; with `partial` each file
+is its own transaction and bad files are listed.
+
+References are resolved in the order the robustness notes give: the entry `fullUrl`, then
+`Type/id` within the file (also against fullUrls that end in `Type/id`), then the database
+(patients by FHIR id). Patients are matched on their FHIR id (`source_id`), then on an
+MRN-typed identifier. Re-importing the same content changes nothing (content hash per row).
+
+A Patient without birthDate: `Patient.birth_date` is required by the registry, so it holds the
+placeholder 1900-01-01 while `FhirPatientDetail.birth_date` stays empty and the measures treat
+the age as unknown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.db import transaction
+from django.utils import timezone
+
+from patients.clinical import ImportRun
+from patients.fhir.bundle import BundleImport, BundleRejected
+from patients.fhir.resource_types import R4_RESOURCE_TYPES
+from patients.fhir.resources import Entry
+from patients.models import Organization
+
+
+@dataclass
+class RunCounts:
+    bundles_ok: int = 0
+    bundles_rejected: int = 0
+    patients_created: int = 0
+    patients_updated: int = 0
+    records_created: int = 0
+    records_updated: int = 0
+    records_unchanged: int = 0
+    resources_skipped: int = 0
+
+    def add(self, other: RunCounts) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class FileReport:
+    path: str
+    sha256: str = ""
+    bytes: int = 0
+    status: str = "ok"
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*.json") if p.is_file()))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder")
+    return files
+
+
+def import_paths(
+    paths: Iterable[str | Path],
+    *,
+    organization: Organization,
+    actor,
+    partial: bool = False,
+    source: str = "command",
+    progress: Callable[[Iterable], Iterable] | None = None,
+) -> ImportRun:
+    # Files are read one at a time while importing, not all up front.
+    documents = [(str(path), path) for path in expand_paths(paths)]
+    return import_documents(
+        documents,
+        organization=organization,
+        actor=actor,
+        partial=partial,
+        source=source,
+        progress=progress,
+    )
+
+
+def import_documents(
+    documents: list[tuple[str, bytes | Path]],
+    *,
+    organization: Organization,
+    actor,
+    partial: bool = False,
+    source: str = "command",
+    progress: Callable[[Iterable], Iterable] | None = None,
+) -> ImportRun:
+    """Import (name, raw JSON bytes or a file path) pairs; returns the recorded run."""
+    if actor is None:
+        raise ValueError("An import needs an acting user (the system user for automation)")
+    run = ImportRun.objects.create(
+        organization=organization, actor=actor, partial=partial, source=source
+    )
+    counts = RunCounts()
+    reports: list[FileReport] = []
+    iterable = progress(documents) if progress else documents
+
+    class _RollBack(Exception):
+        pass
+
+    try:
+        # Without --partial one bad file rejects the whole run: a single outer transaction.
+        with transaction.atomic() if not partial else _null_context():
+            for name, source in iterable:
+                raw = source.read_bytes() if isinstance(source, Path) else source
+                report = FileReport(path=name, sha256=hashlib.sha256(raw).hexdigest())
+                report.bytes = len(raw)
+                reports.append(report)
+                file_counts = RunCounts()
+                try:
+                    with transaction.atomic():
+                        _import_file(name, raw, organization, run, actor, file_counts, report)
+                except BundleRejected as rejected:
+                    report.status = "rejected"
+                    report.errors = rejected.errors
+                    counts.bundles_rejected += 1
+                    continue
+                counts.add(file_counts)
+            if not partial and counts.bundles_rejected:
+                raise _RollBack
+    except _RollBack:
+        counts = RunCounts(bundles_rejected=counts.bundles_rejected)
+        for report in reports:
+            if report.status == "ok":
+                report.status = "not imported (another file was rejected)"
+
+    if counts.bundles_rejected == 0:
+        run.status = ImportRun.Status.SUCCEEDED
+    elif partial and counts.bundles_ok:
+        run.status = ImportRun.Status.PARTIAL
+    else:
+        run.status = ImportRun.Status.FAILED
+    run.finished_at = timezone.now()
+    run.files = [report.__dict__ for report in reports]
+    run.counts = counts.__dict__
+    run.report = render_report(reports)
+    run.save(update_fields=["status", "finished_at", "files", "counts", "report"])
+    return run
+
+
+class _null_context:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def render_report(reports: list[FileReport]) -> str:
+    lines = []
+    for report in reports:
+        for error in report.errors:
+            lines.append(f"{report.path}: {error}")
+        for warning in report.warnings:
+            lines.append(f"{report.path}: warning: {warning}")
+    return "\n".join(lines)
+
+
+# -- one file ---------------------------------------------------------------------------------
+
+
+def _import_file(name, raw, organization, run, actor, counts: RunCounts, report: FileReport):
+    try:
+        document = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BundleRejected([f"malformed JSON ({error})"]) from None
+    kind = document.get("resourceType") if isinstance(document, dict) else None
+    if kind not in R4_RESOURCE_TYPES:
+        found = kind if isinstance(document, dict) else type(document).__name__
+        raise BundleRejected(
+            [f"resourceType: expected a FHIR R4 Bundle or resource, got {found!r}"]
+        )
+    errors: list[str] = []
+    if kind in {"Bundle", "Parameters"}:
+        entries = list(_flatten(document, "", errors))
+    else:
+        # A lone resource file (the DEQM examples ship each resource on its own) is imported
+        # as a one-entry collection; its references resolve against the database.
+        entries = [Entry("resource", "", document)]
+    if errors:
+        raise BundleRejected(errors)
+    BundleImport(organization, run, actor, entries, counts, report).run()
+    counts.bundles_ok += 1
+
+
+def _flatten(document: dict, prefix: str, errors: list[str]) -> Iterator[Entry]:
+    """Every resource of a Bundle, of Bundles nested in it, and of Bundles inside Parameters."""
+    if document.get("resourceType") == "Parameters":
+        for index, parameter in enumerate(document.get("parameter") or []):
+            resource = parameter.get("resource") if isinstance(parameter, dict) else None
+            if isinstance(resource, dict) and resource.get("resourceType") in {
+                "Bundle",
+                "Parameters",
+            }:
+                yield from _flatten(resource, f"{prefix}parameter[{index}].resource.", errors)
+        return
+    entries = document.get("entry") or []
+    if not isinstance(entries, list):
+        errors.append(f"{prefix}entry: must be a list")
+        return
+    for index, entry in enumerate(entries):
+        label = f"{prefix}entry[{index}]"
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            if isinstance(entry, dict) and entry.get("request", {}).get("method") == "DELETE":
+                continue  # a transaction DELETE has no resource; deletes are not imported
+            errors.append(f"{label}.resource: missing or not an object")
+            continue
+        kind = resource.get("resourceType")
+        if kind not in R4_RESOURCE_TYPES:
+            errors.append(f"{label}.resource.resourceType: unknown resource type {kind!r}")
+            continue
+        if kind in {"Bundle", "Parameters"}:
+            yield from _flatten(resource, f"{label}.resource.", errors)
+            continue
+        yield Entry(label, str(entry.get("fullUrl") or ""), resource)
+
+
+__all__ = ["BundleRejected", "expand_paths", "import_documents", "import_paths"]

@@ -1,0 +1,359 @@
+"""FHIR resource -> ClinicalRecord columns and codings (what the measures read).
+
+Per type: which element carries the code, the timing (period, onset/abatement, effective,
+performed, occurrence, authoredOn, the derived medication supply period), status, intent,
+do-not-perform, value and components. Bad dates raise EntryError naming the field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+
+from patients.clinical import ClinicalCoding, ClinicalRecord
+from patients.fhir.timing import (
+    Interval,
+    TimingError,
+    _day_point,
+    choice_interval,
+    parse_datetime,
+    period_interval,
+    point_interval,
+)
+
+QICORE_DNP = "http://hl7.org/fhir/us/qicore/StructureDefinition/qicore-doNotPerform"
+US_CORE_SEX = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-sex"
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VER = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+# The same code system under several URIs; matching is on one canonical URI (measures.md 1.3).
+SYSTEM_ALIASES = {
+    "http://www.nlm.nih.gov/research/umls/hcpcs": HCPCS,
+    "https://www.nlm.nih.gov/research/umls/hcpcs": HCPCS,
+    "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets": HCPCS,
+}
+
+# Which resource types become ClinicalRecords and which element links them to the patient.
+PATIENT_LINK = {
+    "Encounter": "subject",
+    "Condition": "subject",
+    "Procedure": "subject",
+    "Observation": "subject",
+    "Immunization": "patient",
+    "DiagnosticReport": "subject",
+    "MedicationRequest": "subject",
+    "MedicationDispense": "subject",
+    "DeviceRequest": "subject",
+    "ServiceRequest": "subject",
+    "Coverage": "beneficiary",
+}
+
+
+def canonical_system(system: str) -> str:
+    return SYSTEM_ALIASES.get(system, system)
+
+
+class EntryError(Exception):
+    """One problem in one entry; collected so a report lists every bad entry of a file."""
+
+
+@dataclass
+class Entry:
+    label: str  # e.g. "entry[3]" or "entry[0].resource.entry[2]"
+    full_url: str
+    resource: dict
+
+
+def _codings(concept) -> list[tuple[str, str]]:
+    """(system, code) pairs of a CodeableConcept or a list of them; system-less codings kept."""
+    if isinstance(concept, list):
+        pairs = []
+        for item in concept:
+            pairs.extend(_codings(item))
+        return pairs
+    if not isinstance(concept, dict):
+        return []
+    pairs = []
+    for coding in concept.get("coding") or []:
+        if isinstance(coding, dict) and coding.get("code"):
+            pairs.append((canonical_system(str(coding.get("system") or "")), str(coding["code"])))
+    return pairs
+
+
+def _has_code(concept, system: str, codes: set[str]) -> bool:
+    return any(s == system and c in codes for s, c in _codings(concept))
+
+
+def _hash(resource: dict, extra: str = "") -> str:
+    text = json.dumps(resource, sort_keys=True, separators=(",", ":")) + extra
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class ResourceMapper:
+    """Mixin of BundleImport: maps one entry to a ClinicalRecord and its codings."""
+
+    def _record(self, entry: Entry, patient_entries: list[Entry]) -> tuple[ClinicalRecord, list]:
+        resource = entry.resource
+        kind = resource["resourceType"]
+        if not resource.get("id"):
+            raise EntryError("id: missing (needed to re-import without duplicates)")
+        patient, key = self._patient_for(entry, patient_entries)
+        birth = self._birth_date(key, patient)
+        record = ClinicalRecord(
+            organization=self.organization,
+            patient=patient,
+            import_run=self.import_run,
+            resource_type=kind,
+            resource_id=str(resource["id"])[:128],
+            status=str(resource.get("status") or "")[:32],
+            intent=str(resource.get("intent") or "")[:32],
+        )
+        codings: list[tuple[str, str, str]] = []
+
+        def add(element, concept):
+            codings.extend((element, s, c) for s, c in _codings(concept))
+
+        for extension in resource.get("modifierExtension") or []:
+            if (
+                isinstance(extension, dict)
+                and extension.get("url") == QICORE_DNP
+                and extension.get("valueBoolean") is True
+            ):
+                record.do_not_perform = True
+        if resource.get("doNotPerform") is True:
+            record.do_not_perform = True
+        add(ClinicalCoding.Element.CATEGORY, resource.get("category"))
+        add(ClinicalCoding.Element.BODY_SITE, resource.get("bodySite"))
+        interval = Interval(False)
+        extra_hash = ""
+        try:
+            if kind == "Encounter":
+                add(ClinicalCoding.Element.CODE, resource.get("type"))
+                add(
+                    ClinicalCoding.Element.DISCHARGE,
+                    (resource.get("hospitalization") or {}).get("dischargeDisposition"),
+                )
+                record.encounter_class = str((resource.get("class") or {}).get("code") or "")[:16]
+                if resource.get("period") is not None:
+                    interval = self._field("period", period_interval, resource["period"])
+            elif kind == "Condition":
+                add(ClinicalCoding.Element.CODE, resource.get("code"))
+                record.clinical_active = _has_code(
+                    resource.get("clinicalStatus"),
+                    CONDITION_CLINICAL,
+                    {"active", "recurrence", "relapse"},
+                )
+                verification = resource.get("verificationStatus")
+                record.verified = verification is None or _has_code(
+                    verification,
+                    CONDITION_VER,
+                    {"confirmed", "unconfirmed", "provisional", "differential"},
+                )
+                onset = self._field("onset[x]", choice_interval, resource, "onset", birth)
+                abatement = self._field(
+                    "abatement[x]", choice_interval, resource, "abatement", birth
+                )
+                unconvertible = any(k in resource for k in ("onsetString", "abatementString"))
+                interval = Interval(
+                    has_timing=not unconvertible,
+                    start=onset.start,
+                    end=None if abatement.end_open else abatement.end,
+                )
+            elif kind == "Observation":
+                add(ClinicalCoding.Element.CODE, resource.get("code"))
+                interval = self._field(
+                    "effective[x]", choice_interval, resource, "effective", birth
+                )
+                self._value(record, resource, add)
+                record.components = [
+                    self._component(component)
+                    for component in resource.get("component") or []
+                    if isinstance(component, dict)
+                ]
+                encounter = (resource.get("encounter") or {}).get("reference") or ""
+                record.encounter_ref = str(encounter).rstrip("/").split("/")[-1][:128]
+            elif kind == "Procedure":
+                add(ClinicalCoding.Element.CODE, resource.get("code"))
+                interval = self._field(
+                    "performed[x]", choice_interval, resource, "performed", birth
+                )
+            elif kind == "Immunization":
+                add(ClinicalCoding.Element.CODE, resource.get("vaccineCode"))
+                interval = self._field(
+                    "occurrence[x]", choice_interval, resource, "occurrence", birth
+                )
+            elif kind == "DiagnosticReport":
+                add(ClinicalCoding.Element.CODE, resource.get("code"))
+                interval = self._field(
+                    "effective[x]", choice_interval, resource, "effective", birth
+                )
+            elif kind in {"DeviceRequest", "ServiceRequest"}:
+                add(
+                    ClinicalCoding.Element.CODE,
+                    resource.get("codeCodeableConcept") or resource.get("code"),
+                )
+                if resource.get("authoredOn"):
+                    interval = self._field("authoredOn", point_interval, resource["authoredOn"])
+            elif kind in {"MedicationRequest", "MedicationDispense"}:
+                add(ClinicalCoding.Element.CODE, resource.get("medicationCodeableConcept"))
+                medication = self._medication(resource)
+                if medication is not None:
+                    add(ClinicalCoding.Element.MEDICATION_REF, medication.get("code"))
+                    extra_hash = _hash(medication)
+                if kind == "MedicationRequest":
+                    interval = self._medication_period(record, resource)
+                elif resource.get("whenHandedOver"):
+                    interval = self._field(
+                        "whenHandedOver", point_interval, resource["whenHandedOver"]
+                    )
+            elif kind == "Coverage":
+                add(ClinicalCoding.Element.CODE, resource.get("type"))
+                if resource.get("period") is not None:
+                    interval = self._field("period", period_interval, resource["period"])
+        except (TypeError, AttributeError) as error:
+            raise EntryError(f"malformed element ({error})") from None
+        for name, value in interval.columns().items():
+            setattr(record, name, value)
+        record.content_hash = _hash(resource, extra_hash + f"|{patient.pk}")
+        return record, codings
+
+    @staticmethod
+    def _field(name, parser, *args):
+        try:
+            return parser(*args)
+        except TimingError as error:
+            raise EntryError(f"{name}: {error}") from None
+
+    def _value(self, record: ClinicalRecord, resource: dict, add) -> None:
+        if "valueQuantity" in resource:
+            quantity = resource["valueQuantity"] or {}
+            record.value_type = "quantity"
+            if isinstance(quantity.get("value"), int | float):
+                record.value_num = float(quantity["value"])
+            record.value_unit = str(quantity.get("code") or quantity.get("unit") or "")[:32]
+            record.value_comparator = str(quantity.get("comparator") or "")[:4]
+        elif "valueCodeableConcept" in resource:
+            record.value_type = "codeable"
+            add(ClinicalCoding.Element.VALUE, resource["valueCodeableConcept"])
+        else:
+            for key in resource:
+                if key.startswith("value") and len(key) > 5 and key[5].isupper():
+                    record.value_type = key[5:].lower()[:16]
+                    if key in {"valueInteger"} and isinstance(resource[key], int):
+                        record.value_num = float(resource[key])
+                    break
+
+    @staticmethod
+    def _component(component: dict) -> dict:
+        quantity = component.get("valueQuantity")
+        row = {
+            "codes": [f"{s}|{c}" for s, c in _codings(component.get("code"))],
+            "value": None,
+            "unit": "",
+            "comparator": "",
+        }
+        if isinstance(quantity, dict):
+            value = quantity.get("value")
+            row["value"] = float(value) if isinstance(value, int | float) else None
+            row["unit"] = str(quantity.get("code") or quantity.get("unit") or "")
+            row["comparator"] = str(quantity.get("comparator") or "")
+        return row
+
+    def _medication(self, resource: dict) -> dict | None:
+        reference = resource.get("medicationReference")
+        if not isinstance(reference, dict):
+            return None
+        ref = str(reference.get("reference") or "")
+        if ref.startswith("#"):
+            for contained in resource.get("contained") or []:
+                if isinstance(contained, dict) and contained.get("id") == ref[1:]:
+                    return contained
+            return None
+        target = self.resolve(reference)
+        if target is not None and target.resource["resourceType"] == "Medication":
+            return target.resource
+        return None
+
+    def _medication_period(self, record: ClinicalRecord, resource: dict) -> Interval:
+        """The supply period of measures.md 2.4 as inclusive dates, or `period_unknown`."""
+        dosage = (resource.get("dosageInstruction") or [{}])[0] or {}
+        repeat = ((dosage.get("timing") or {}).get("repeat")) or {}
+        bounds = repeat.get("boundsPeriod") or {}
+        dispense = resource.get("dispenseRequest") or {}
+        start = None
+        for raw in (
+            bounds.get("start"),
+            resource.get("authoredOn"),
+            (dispense.get("validityPeriod") or {}).get("start"),
+        ):
+            if raw:
+                start = self._field("authoredOn/boundsPeriod", parse_datetime, raw).local_date
+                break
+        supply = _duration_days(dispense.get("expectedSupplyDuration"))
+        if supply is None:
+            quantity = (dispense.get("quantity") or {}).get("value")
+            dose = _dose(dosage)
+            per_day = _doses_per_day(repeat)
+            if quantity and dose and per_day:
+                supply = float(quantity) / (dose * per_day)
+        end = None
+        if start is not None and supply is not None:
+            total = supply * (1 + int(dispense.get("numberOfRepeatsAllowed") or 0))
+            end = start + dt.timedelta(days=max(math.ceil(total) - 1, 0))
+        elif start is not None and bounds.get("end"):
+            end = self._field("boundsPeriod.end", parse_datetime, bounds["end"]).local_date
+        if start is None or end is None:
+            record.period_unknown = True
+            return Interval(False)
+        return Interval(True, _day_point(start), _day_point(end), False)
+
+    # -- write --
+
+
+_DAYS_PER_UNIT = {
+    "d": 1,
+    "day": 1,
+    "days": 1,
+    "wk": 7,
+    "week": 7,
+    "weeks": 7,
+    "mo": 30,
+    "month": 30,
+    "months": 30,
+    "h": 1 / 24,
+    "a": 365,
+    "year": 365,
+    "years": 365,
+}
+
+
+def _duration_days(duration) -> float | None:
+    if not isinstance(duration, dict) or not isinstance(duration.get("value"), int | float):
+        return None
+    unit = str(duration.get("code") or duration.get("unit") or "d").lower()
+    factor = _DAYS_PER_UNIT.get(unit)
+    return float(duration["value"]) * factor if factor else None
+
+
+def _dose(dosage: dict) -> float | None:
+    rates = dosage.get("doseAndRate") or []
+    if len(rates) != 1 or not isinstance(rates[0], dict):
+        return None
+    quantity = rates[0].get("doseQuantity") or (rates[0].get("doseRange") or {}).get("high")
+    value = (quantity or {}).get("value")
+    return float(value) if isinstance(value, int | float) and value > 0 else None
+
+
+def _doses_per_day(repeat: dict) -> float | None:
+    frequency = repeat.get("frequencyMax") or repeat.get("frequency") or 1
+    period = repeat.get("period")
+    unit = repeat.get("periodUnit")
+    if not period or not unit:
+        return None
+    factor = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1, "wk": 7, "mo": 30, "a": 365}
+    if unit not in factor:
+        return None
+    return float(frequency) / (float(period) * factor[unit])

@@ -1,0 +1,177 @@
+"""FHIR date/dateTime/Period/Age/Range to the interval columns of ClinicalRecord.
+
+A day-level measure test compares the calendar date *as written in the value's own offset*, an
+instant test compares true instants and treats a less precise value equal to the bound as
+unknown. So each parsed value keeps three things: the UTC instant, the local date, the precision.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from patients.clinical import Precision
+
+_DATETIME = re.compile(
+    r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
+    r"(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d+))?)?"
+    r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
+)
+
+
+class TimingError(ValueError):
+    """An impossible or unparseable date; the message names the value."""
+
+
+@dataclass(frozen=True)
+class Point:
+    at: dt.datetime  # aware, UTC
+    local_date: dt.date
+    precision: int
+    # For partial dates (YYYY, YYYY-MM) the last day they cover: an interval *end* uses it.
+    last_date: dt.date
+
+
+def parse_datetime(value: str) -> Point:
+    if not isinstance(value, str):
+        raise TimingError(f"{value!r} is not a date or dateTime string")
+    match = _DATETIME.match(value.strip())
+    if not match:
+        raise TimingError(f"{value!r} is not a valid FHIR date or dateTime")
+    parts = match.groupdict()
+    year = int(parts["y"])
+    try:
+        if parts["m"] is None:
+            first = dt.date(year, 1, 1)
+            return Point(_midnight(first), first, Precision.YEAR, dt.date(year, 12, 31))
+        month = int(parts["m"])
+        if parts["d"] is None:
+            first = dt.date(year, month, 1)
+            last = dt.date(year, month, calendar.monthrange(year, month)[1])
+            return Point(_midnight(first), first, Precision.MONTH, last)
+        day = dt.date(year, month, int(parts["d"]))
+        if parts["H"] is None:
+            return Point(_midnight(day), day, Precision.DAY, day)
+        tz = dt.UTC
+        if parts["tz"] and parts["tz"] != "Z":
+            sign = 1 if parts["tz"][0] == "+" else -1
+            hours, minutes = int(parts["tz"][1:3]), int(parts["tz"][4:6])
+            tz = dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
+        fraction = parts["f"]
+        micro = int((fraction + "000000")[:6]) if fraction else 0
+        local = dt.datetime(
+            year,
+            month,
+            day.day,
+            int(parts["H"]),
+            int(parts["M"]),
+            int(parts["S"] or 0),
+            micro,
+            tzinfo=tz,
+        )
+    except ValueError as error:
+        raise TimingError(f"{value!r} is not a real date ({error})") from None
+    if fraction:
+        precision = Precision.MILLISECOND
+    elif parts["S"] is not None:
+        precision = Precision.SECOND
+    else:
+        precision = Precision.MINUTE
+    return Point(local.astimezone(dt.UTC), local.date(), precision, local.date())
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+def add_years(day: dt.date, years: int) -> dt.date:
+    """Year arithmetic as CQL does it: Feb 29 plus a year lands on Feb 28."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+@dataclass
+class Interval:
+    """Columns for ClinicalRecord: start/end may be None; end_open means +infinity."""
+
+    has_timing: bool = False
+    start: Point | None = None
+    end: Point | None = None
+    end_open: bool = False
+
+    def columns(self) -> dict:
+        start, end = self.start, self.end
+        return {
+            "has_timing": self.has_timing,
+            "start_at": start.at if start else None,
+            "start_date": start.local_date if start else None,
+            "start_precision": start.precision if start else Precision.NONE,
+            "end_at": end.at if end else None,
+            "end_date": end.local_date if end else None,
+            "end_precision": end.precision if end else Precision.NONE,
+            "end_open": self.end_open,
+        }
+
+
+def point_interval(value: str) -> Interval:
+    point = parse_datetime(value)
+    end = Point(point.at, point.last_date, point.precision, point.last_date)
+    return Interval(True, point, end, False)
+
+
+def period_interval(period: dict) -> Interval:
+    if not isinstance(period, dict):
+        raise TimingError("a Period must be an object with start/end")
+    start = parse_datetime(period["start"]) if period.get("start") else None
+    end = parse_datetime(period["end"]) if period.get("end") else None
+    if end is not None:
+        end = Point(end.at, end.last_date, end.precision, end.last_date)
+    if start is None and end is None:
+        return Interval(False)
+    return Interval(True, start, end, end_open=end is None)
+
+
+def _age_years(quantity: dict) -> int:
+    if not isinstance(quantity, dict) or quantity.get("value") is None:
+        raise TimingError("an Age needs a value")
+    unit = quantity.get("code") or quantity.get("unit") or "a"
+    if unit not in {"a", "yr", "year", "years"}:
+        raise TimingError(f"Age unit {unit!r} is not supported (use years, 'a')")
+    return int(quantity["value"])
+
+
+def _day_point(day: dt.date) -> Point:
+    return Point(_midnight(day), day, Precision.DAY, day)
+
+
+def age_interval(low: int, high: int, birth_date: dt.date | None) -> Interval:
+    """From the birthday at `low` until the day before the birthday at `high + 1`."""
+    if birth_date is None:
+        return Interval(False)
+    start = add_years(birth_date, low)
+    end = add_years(birth_date, high + 1) - dt.timedelta(days=1)
+    return Interval(True, _day_point(start), _day_point(end), False)
+
+
+def choice_interval(resource: dict, stem: str, birth_date: dt.date | None) -> Interval:
+    """Read `<stem>DateTime|Period|Age|Range|String|Instant` of a resource."""
+    if f"{stem}DateTime" in resource:
+        return point_interval(resource[f"{stem}DateTime"])
+    if f"{stem}Instant" in resource:
+        return point_interval(resource[f"{stem}Instant"])
+    if f"{stem}Period" in resource:
+        return period_interval(resource[f"{stem}Period"])
+    if f"{stem}Age" in resource:
+        years = _age_years(resource[f"{stem}Age"])
+        return age_interval(years, years, birth_date)
+    if f"{stem}Range" in resource:
+        range_ = resource[f"{stem}Range"] or {}
+        low = _age_years(range_.get("low") or {})
+        high = _age_years(range_.get("high") or {})
+        return age_interval(low, high, birth_date)
+    # onsetString, occurrenceString, abatementBoolean...: no computable timing.
+    return Interval(False)
