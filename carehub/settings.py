@@ -225,5 +225,12 @@ LOGGING = {
     },
 }
 
+# DEQM has no "excluded" gap status; clients take excluded patients as one of these two.
+CAREHUB_DEQM_EXCLUDED_AS = env_str("CAREHUB_DEQM_EXCLUDED_AS", "not-applicable")
+if CAREHUB_DEQM_EXCLUDED_AS not in {"not-applicable", "closed-gap"}:
+    raise ImproperlyConfigured(
+        f"CAREHUB_DEQM_EXCLUDED_AS={CAREHUB_DEQM_EXCLUDED_AS!r}: use not-applicable or closed-gap"
+    )
+
 CAREHUB_SYSTEM_USERNAME = "carehub-system"
 CAREHUB_DEMO_PASSWORD = env_str("CAREHUB_DEMO_PASSWORD", "carehub-demo")

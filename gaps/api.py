@@ -9,10 +9,13 @@ from rest_framework import permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.models import AccessLog
+from audit.services import log_access
 from gaps.export import deqm_bundles
 from gaps.selectors import measure_results_for
 from patients.clinical import ImportRun
 from patients.fhir.importer import import_documents
+from patients.models import Patient
 from patients.selectors import organizations_for
 
 
@@ -76,8 +79,12 @@ class CareGapsView(APIView):
         )
         if params.get("status"):
             results = results.filter(gap_status=params["status"])
-        results = results.order_by("patient_id", "measure__cms")
+        results = list(results.order_by("patient_id", "measure__cms"))
         bundles = list(deqm_bundles(results, organization))
+        patients = Patient.objects.filter(pk__in={r.patient_id for r in results}).only(
+            "id", "organization_id"
+        )
+        log_access(request, patients, action=AccessLog.Action.EXPORT, channel=AccessLog.Channel.API)
         return Response(
             {
                 "resourceType": "Parameters",

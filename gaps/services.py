@@ -62,7 +62,7 @@ def sync_catalogue() -> dict[tuple[str, str], Measure]:
 def gap_status(status: str, period_end: dt.date, today: dt.date) -> str:
     if status == "excluded":
         # DEQM has no "excluded"; which code clients want is a setting (measures.md 4).
-        return getattr(settings, "CAREHUB_DEQM_EXCLUDED_AS", "not-applicable")
+        return settings.CAREHUB_DEQM_EXCLUDED_AS
     if status == "open" and today < period_end:
         return MeasureResult.GapStatus.PROSPECTIVE  # still time to close it in the period
     return DEQM_STATUS[status]

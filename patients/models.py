@@ -187,4 +187,5 @@ class Patient(models.Model):
     def display_name(self) -> str:
         return f"{self.family_name}, {self.given_name}"
 
+
 from patients.clinical import *  # noqa: E402,F403

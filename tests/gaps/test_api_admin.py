@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from audit.models import AccessLog
 from carehub import roles
 from gaps.measures import oids
 from gaps.models import MeasureResult
@@ -90,6 +91,8 @@ def test_care_gaps_lists_only_the_callers_organizations(
     (returned,) = response.json()["parameter"]
     assert returned["resource"]["type"] == "document"
     assert client.get(url + "&organization=org-b").status_code == 404
+    (logged,) = AccessLog.objects.filter(action="export", channel="api")
+    assert logged.object_ids == list(org_a.patients.values_list("pk", flat=True))
 
 
 @needs_shared
