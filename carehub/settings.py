@@ -49,7 +49,12 @@ def env_list(name: str, default: str = "") -> list[str]:
 DEBUG = env_bool("DEBUG", False)
 
 _DEV_SECRET = "carehub-insecure-development-key-never-use-in-production"  # noqa: S105
-SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET if DEBUG else None)
+if not DEBUG and not os.environ.get("SECRET_KEY"):
+    raise ImproperlyConfigured(
+        "Environment variable SECRET_KEY is required when DEBUG is off "
+        "(for development run through make, or set DEBUG=true)"
+    )
+SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET)
 if not DEBUG and SECRET_KEY == _DEV_SECRET:
     raise ImproperlyConfigured("SECRET_KEY must be set to a real secret when DEBUG is off")
 
