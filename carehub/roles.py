@@ -27,21 +27,47 @@ _GAPS_READ = {
     "gaps.measureresult": {"view"},
 }
 _RUNS_READ = {"gaps.evaluationrun": {"view"}, "patients.importrun": {"view"}}
+# Consents and preferences change only through consent.services (the staff forms check these).
+_CONSENT_READ = {
+    "consent.consent": {"view"},
+    "consent.contactpreference": {"view"},
+    "consent.blockedsend": {"view"},
+    "consent.inboundsms": {"view"},
+    "consent.selfservicelink": {"view"},
+}
+_CONSENT_WORK = {
+    **_CONSENT_READ,
+    "consent.consent": {"view", "add"},
+    "consent.contactpreference": {"view", "change"},
+    "consent.selfservicelink": {"view", "add"},
+}
 
 ROLE_PERMISSIONS: dict[str, dict[str, set[str]]] = {
-    AGENT: {**_ORG_REFERENCE, **_GAPS_READ, "patients.patient": {"view", "change"}},
+    AGENT: {
+        **_ORG_REFERENCE,
+        **_GAPS_READ,
+        **_CONSENT_WORK,
+        "patients.patient": {"view", "change"},
+    },
     SUPERVISOR: {
         **_ORG_REFERENCE,
         **_GAPS_READ,
         **_RUNS_READ,
+        **_CONSENT_WORK,
         "patients.importrun": {"view", "add"},
         "patients.patient": {"view", "change", "add", "export"},
     },
-    COORDINATOR: {**_ORG_REFERENCE, **_GAPS_READ, "patients.patient": {"view", "change"}},
+    COORDINATOR: {
+        **_ORG_REFERENCE,
+        **_GAPS_READ,
+        **_CONSENT_WORK,
+        "patients.patient": {"view", "change"},
+    },
     AUDITOR: {
         **_ORG_REFERENCE,
         **_GAPS_READ,
         **_RUNS_READ,
+        **_CONSENT_READ,
         "patients.patient": {"view", "export"},
         "audit.accesslog": {"view"},
         "carehub.user": {"view"},
@@ -50,6 +76,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, set[str]]] = {
     ADMINISTRATOR: {
         **_GAPS_READ,
         **_RUNS_READ,
+        **_CONSENT_WORK,
         "patients.importrun": {"view", "add"},
         "patients.organization": {"view", "change"},
         "patients.site": {"view", "change", "add"},

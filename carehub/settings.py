@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "patients",
     "audit",
     "gaps",
+    "consent",
 ]
 
 MIDDLEWARE = [
@@ -236,6 +237,11 @@ if CAREHUB_DEQM_EXCLUDED_AS not in {"not-applicable", "closed-gap"}:
     raise ImproperlyConfigured(
         f"CAREHUB_DEQM_EXCLUDED_AS={CAREHUB_DEQM_EXCLUDED_AS!r}: use not-applicable or closed-gap"
     )
+
+# Country assumed for phone numbers written without a country code (ISO 3166 alpha-2).
+CAREHUB_PHONE_REGION = env_str("CAREHUB_PHONE_REGION", "US")
+# How long a patient's self-service preferences link stays valid.
+CAREHUB_SELF_SERVICE_LINK_HOURS = env_int("CAREHUB_SELF_SERVICE_LINK_HOURS", 168)
 
 CAREHUB_SYSTEM_USERNAME = "carehub-system"
 CAREHUB_DEMO_PASSWORD = env_str("CAREHUB_DEMO_PASSWORD", "carehub-demo")

@@ -6,4 +6,6 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/", include("carehub.api_urls")),
+    # The patient's own preferences page, reached by a signed link (no login).
+    path("preferences/", include("consent.urls")),
 ]

@@ -1,6 +1,9 @@
+from collections.abc import Callable
+
 from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.http import StreamingHttpResponse
+from django.http import HttpRequest, StreamingHttpResponse
+from django.utils.safestring import SafeString
 
 from audit.models import AccessLog
 from audit.services import log_access
@@ -9,6 +12,7 @@ from carehub.errors import DomainError
 from patients import selectors, services
 from patients.exports import patients_csv
 from patients.models import Organization, Patient, PayerProgram, Provider, Site
+from patients.phones import normalize_phone
 
 RELATED_SELECTORS = {
     Organization: selectors.organizations_for,
@@ -17,6 +21,16 @@ RELATED_SELECTORS = {
     PayerProgram: selectors.payer_programs_for,
     Patient: selectors.patients_for,
 }
+
+# Sections other apps add to the patient page (consent: may we contact them now?). Imports flow
+# patients <- consent/gaps, so those apps register here instead of this module importing them.
+PatientPanel = Callable[[HttpRequest, Patient], SafeString]
+PATIENT_PANELS: list[PatientPanel] = []
+
+
+def register_patient_panel(render: PatientPanel) -> None:
+    if render not in PATIENT_PANELS:
+        PATIENT_PANELS.append(render)
 
 
 class ScopedChoicesFilter(admin.SimpleListFilter):
@@ -91,6 +105,15 @@ class PayerProgramAdmin(ReferenceAdmin):
 
 
 class PatientForm(ReasonForm):
+    def clean_phone(self):
+        phone = self.cleaned_data.get("phone", "").strip()
+        if phone and normalize_phone(phone) is None:
+            raise ValidationError(
+                "This is not a dialable phone number (e.g. (617) 555-0123 or +16175550123); "
+                "texts and calls to it would be blocked."
+            )
+        return phone
+
     def clean(self):
         cleaned = super().clean()
         try:
@@ -175,6 +198,15 @@ class PatientAdmin(PhiAdminMixin, ScopedAdmin):
 
     def has_export_permission(self, request) -> bool:
         return request.user.has_perm("patients.export_patient")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "GET" and PATIENT_PANELS:
+            patient = self._require_visible(request, object_id)
+            extra_context = {
+                **(extra_context or {}),
+                "patient_panels": [render(request, patient) for render in PATIENT_PANELS],
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="name", ordering="family_name")
     def display_name(self, patient: Patient) -> str:

@@ -7,6 +7,8 @@ Every row below an Organization carries `organization_id`, so scoping is one joi
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from patients.phones import phone_digits_expression
+
 
 class Organization(models.Model):
     class Kind(models.TextChoices):
@@ -19,6 +21,8 @@ class Organization(models.Model):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PRACTICE)
     is_active = models.BooleanField(default=True)
+    # Given to patients who text HELP.
+    contact_phone = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 
@@ -162,6 +166,8 @@ class Patient(models.Model):
             models.Index(fields=["mrn"], name="patient_mrn"),
             models.Index(fields=["member_id"], name="patient_member_id"),
             models.Index(fields=["source_id"], name="patient_source_id"),
+            # Inbound texts are matched on this exact expression (patients.phones).
+            models.Index(phone_digits_expression(), name="patient_phone_digits"),
             # Name-prefix search (`UPPER(family_name) LIKE 'ABC%'`) uses a PostgreSQL-only
             # pattern index created in migration 0002_patient_name_prefix_index.
             models.Index(
