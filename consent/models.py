@@ -30,7 +30,7 @@ class ChangePath(models.TextChoices):
 
     ADMIN = "admin", "Staff in admin"
     API = "api", "API"
-    SELF_SERVICE = "self_service", "Patient self-service link"
+    SELF_SERVICE = "self_service", "Self-service link"
     INBOUND_SMS = "inbound_sms", "Inbound text message"
     IMPORT = "import", "Import"
     SYSTEM = "system", "System"

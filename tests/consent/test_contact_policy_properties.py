@@ -20,10 +20,20 @@ from tests.patients.factories import PatientFactory
 CHANNELS = ["portal", "sms", "email", "voice", "phone", "letter"]
 CONTENT = ["clinical", "general"]
 STATUSES = ["active", "moved", "disenrolled", "deceased"]
-DIALABLE = {"+16175550123": True, "(617) 555-0123": True, "": False, "not a phone": False,
-            "555-0123": False}
-ZONES = ["America/New_York", "America/Chicago", "America/Los_Angeles", "Pacific/Honolulu",
-         "America/Phoenix"]
+DIALABLE = {
+    "+16175550123": True,
+    "(617) 555-0123": True,
+    "": False,
+    "not a phone": False,
+    "555-0123": False,
+}
+ZONES = [
+    "America/New_York",
+    "America/Chicago",
+    "America/Los_Angeles",
+    "Pacific/Honolulu",
+    "America/Phoenix",
+]
 KINDS = ["sms_tcpa", "email", "portal"]
 BASE = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
@@ -44,14 +54,16 @@ windows = st.one_of(
 )
 preferences = st.one_of(
     st.none(),
-    st.fixed_dictionaries({
-        "do_not_contact": st.booleans(),
-        "portal_only": st.booleans(),
-        "opted_out": st.sets(st.sampled_from(CHANNELS)),
-        "days": st.sets(st.integers(0, 6)),
-        "window": windows,
-        "timezone": st.sampled_from(["", *ZONES]),
-    }),
+    st.fixed_dictionaries(
+        {
+            "do_not_contact": st.booleans(),
+            "portal_only": st.booleans(),
+            "opted_out": st.sets(st.sampled_from(CHANNELS)),
+            "days": st.sets(st.integers(0, 6)),
+            "window": windows,
+            "timezone": st.sampled_from(["", *ZONES]),
+        }
+    ),
 )
 
 
@@ -122,15 +134,17 @@ def expected(patient, preference, consents, channel, content, at) -> set[str]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    patient=st.fixed_dictionaries({
-        "status": st.sampled_from(STATUSES),
-        "phone": st.sampled_from(sorted(DIALABLE)),
-        "email": st.sampled_from(["", "pat@example.org"]),
-        "address": st.booleans(),
-        "timezone": st.sampled_from(ZONES),
-    }),
+    patient=st.fixed_dictionaries(
+        {
+            "status": st.sampled_from(STATUSES),
+            "phone": st.sampled_from(sorted(DIALABLE)),
+            "email": st.sampled_from(["", "pat@example.org"]),
+            "address": st.booleans(),
+            "timezone": st.sampled_from(ZONES),
+        }
+    ),
     preference=preferences,
-    consents=st.fixed_dictionaries({kind: consent_states for kind in KINDS}),
+    consents=st.fixed_dictionaries(dict.fromkeys(KINDS, consent_states)),
     channel=st.sampled_from(CHANNELS),
     content=st.sampled_from(CONTENT),
     at=instants,
