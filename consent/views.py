@@ -2,7 +2,8 @@
 
 It shows no clinical detail and no name (whoever holds the link sees only the organization, the
 last digits of the phone and a masked e-mail), works without JavaScript, and is never cached.
-The token is in the path, so the page sends no Referer anywhere.
+The token is in the path, so the page sends a Referer only to CareHub itself ("same-origin";
+"no-referrer" would make the browser send `Origin: null` and fail the CSRF check).
 """
 
 from django.shortcuts import redirect, render
@@ -25,8 +26,8 @@ def _mask_email(email: str) -> str:
     return f"{local[:1]}•••@{domain}"
 
 
-def _no_referrer(response):
-    response["Referrer-Policy"] = "no-referrer"
+def _private(response):
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 
@@ -37,11 +38,11 @@ def self_service_preferences(request, token: str):
     try:
         link = resolve_self_service_link(token)
     except LinkExpired:
-        return _no_referrer(
+        return _private(
             render(request, "consent/link_unusable.html", {"expired": True}, status=410)
         )
     except LinkInvalid:
-        return _no_referrer(
+        return _private(
             render(request, "consent/link_unusable.html", {"expired": False}, status=404)
         )
     patient = link.patient
@@ -73,4 +74,4 @@ def self_service_preferences(request, token: str):
         "email": _mask_email(patient.email),
         "expires_at": link.expires_at,
     }
-    return _no_referrer(render(request, "consent/self_service.html", context))
+    return _private(render(request, "consent/self_service.html", context))

@@ -39,7 +39,7 @@ def test_the_page_shows_preferences_but_no_name_or_clinical_detail(client, link,
     assert patient_a.family_name not in page and patient_a.given_name not in page
     assert patient_a.mrn not in page
     assert "<script" not in page  # works without JavaScript
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"  # the token never leaves CareHub
     assert "no-store" in response["Cache-Control"]
 
 
