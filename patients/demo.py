@@ -22,6 +22,8 @@ DEMO_ORGANIZATIONS = [
         "name": "Riverside Family Practice",
         "kind": Organization.Kind.PRACTICE,
         "timezone": "America/New_York",
+        "contact_phone": "(617) 555-0142",
+        "area_codes": [617, 781, 508, 978],
         "sites": [("RFP-N", "Riverside North Clinic"), ("RFP-S", "Riverside South Clinic")],
         "user_suffix": "",
     },
@@ -30,6 +32,8 @@ DEMO_ORGANIZATIONS = [
         "name": "Lakeshore ACO",
         "kind": Organization.Kind.ACO,
         "timezone": "America/Chicago",
+        "contact_phone": "(312) 555-0178",
+        "area_codes": [312, 773, 630, 847],
         "sites": [("LS-1", "Lakeshore Medical Group"), ("LS-2", "Harbor Point Health")],
         "user_suffix": "2",
     },
@@ -83,7 +87,12 @@ def seed_demo(*, patients: int, password: str) -> SeedReport:
     rng = random.Random(SEED)
     for index, spec in enumerate(DEMO_ORGANIZATIONS):
         organization = save_with_history(
-            Organization(slug=spec["slug"], name=spec["name"], kind=spec["kind"]),
+            Organization(
+                slug=spec["slug"],
+                name=spec["name"],
+                kind=spec["kind"],
+                contact_phone=spec["contact_phone"],
+            ),
             actor=actor,
             reason=REASON,
         )
@@ -152,7 +161,7 @@ def _fake_patient(fake, rng, organization, sites, providers, programs, spec, n) 
         family_name=fake.last_name(),
         birth_date=birth_date,
         sex=sex,
-        phone=f"+1{rng.randint(201, 989)}555{rng.randint(0, 9999):04d}",
+        phone=f"+1{rng.choice(spec['area_codes'])}555{rng.randint(0, 9999):04d}",
         email=f"{given.lower()}.{n}@example.org" if rng.random() < 0.7 else "",
         address_line=fake.street_address(),
         city=fake.city(),

@@ -1,13 +1,17 @@
 """Deterministic demo data: two client organizations, their sites, providers, payer programs,
-synthetic patients (Faker, fixed seed) and one demo user per role per organization.
+synthetic patients (Faker, fixed seed), their consents and contact preferences, and one demo user
+per role per organization. It lives in the project app because it draws on every app.
 
 Refuses to run with DEBUG off: demo users with a known password must never reach production.
 """
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
+from consent.demo import seed_demo_contact
 from patients.demo import DEMO_ORGANIZATIONS, seed_demo
+from patients.models import Organization
 
 
 class Command(BaseCommand):
@@ -25,14 +29,21 @@ class Command(BaseCommand):
             )
         if patients < 0:
             raise CommandError("--patients must be zero or more")
-        report = seed_demo(patients=patients, password=settings.CAREHUB_DEMO_PASSWORD)
+        with transaction.atomic():
+            report = seed_demo(patients=patients, password=settings.CAREHUB_DEMO_PASSWORD)
+            if not report.already_seeded:
+                organizations = Organization.objects.filter(
+                    slug__in=[spec["slug"] for spec in DEMO_ORGANIZATIONS]
+                )
+                consents, preferences = seed_demo_contact(list(organizations))
         if report.already_seeded:
             self.stdout.write("Demo data already present; nothing changed.")
         else:
             self.stdout.write(
                 self.style.SUCCESS(
                     f"Created {len(DEMO_ORGANIZATIONS)} organizations, "
-                    f"{report.patients} patients and {len(report.users)} demo users."
+                    f"{report.patients} patients ({consents} consents, {preferences} contact "
+                    f"preferences) and {len(report.users)} demo users."
                 )
             )
         self.stdout.write(f"Demo users (password {settings.CAREHUB_DEMO_PASSWORD!r}):")
