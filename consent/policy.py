@@ -353,6 +353,8 @@ def guard_send(
     """
     if not connection.in_atomic_block:
         raise RuntimeError("guard_send must run inside the transaction that records the send")
+    if actor is None:
+        raise ValueError("guard_send needs the sending user (the system user for automation)")
     at = at or timezone.now()
     validate_request(channel, content_class, at)
     lock_preferences(patient, actor=actor)

@@ -157,3 +157,23 @@ def test_lists_show_only_the_users_organizations(client, agent_b, patient_a, age
             patient_a.mrn
             in client.get(reverse(f"admin:consent_{model}_changelist")).content.decode()
         )
+
+
+def test_the_patient_form_says_why_a_phone_number_cannot_be_used(client, agent_a, patient_a):
+    client.force_login(agent_a)
+    url = reverse("admin:patients_patient_change", args=[patient_a.pk])
+    form = client.get(url).context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None}
+    data.update(
+        phone="555-12", birth_date=patient_a.birth_date.isoformat(), change_reason="new phone"
+    )
+    response = client.post(url, data)
+    assert response.status_code == 200
+    assert "not a dialable phone number" in str(response.context["adminform"].form.errors)
+    patient_a.refresh_from_db()
+    assert patient_a.phone == "+16175550100"
+
+    data.update(phone="(617) 555-0188")
+    assert client.post(url, data).status_code == 302
+    patient_a.refresh_from_db()
+    assert patient_a.phone == "(617) 555-0188"
