@@ -25,7 +25,18 @@ _GAPS_READ = {
     "gaps.measure": {"view"},
     "gaps.valueset": {"view"},
     "gaps.measureresult": {"view"},
+    "gaps.caregap": {"view"},
+    "gaps.gapevidence": {"view"},
+    "gaps.gapsource": {"view"},
 }
+# Working gaps: transitions (change), evidence (add); deciding on flagged gaps (review).
+_GAPS_WORK = {
+    **_GAPS_READ,
+    "gaps.caregap": {"view", "change"},
+    "gaps.gapevidence": {"view", "add"},
+}
+_GAPS_DECIDE = {**_GAPS_WORK, "gaps.caregap": {"view", "change", "review"}}
+_GAP_LISTS = {"gaps.gaplistimport": {"view", "add"}}
 _RUNS_READ = {"gaps.evaluationrun": {"view"}, "patients.importrun": {"view"}}
 # Consents and preferences change only through consent.services (the staff forms check these).
 _CONSENT_READ = {
@@ -45,13 +56,14 @@ _CONSENT_WORK = {
 ROLE_PERMISSIONS: dict[str, dict[str, set[str]]] = {
     AGENT: {
         **_ORG_REFERENCE,
-        **_GAPS_READ,
+        **_GAPS_WORK,
         **_CONSENT_WORK,
         "patients.patient": {"view", "change"},
     },
     SUPERVISOR: {
         **_ORG_REFERENCE,
-        **_GAPS_READ,
+        **_GAPS_DECIDE,
+        **_GAP_LISTS,
         **_RUNS_READ,
         **_CONSENT_WORK,
         "patients.importrun": {"view", "add"},
@@ -59,13 +71,14 @@ ROLE_PERMISSIONS: dict[str, dict[str, set[str]]] = {
     },
     COORDINATOR: {
         **_ORG_REFERENCE,
-        **_GAPS_READ,
+        **_GAPS_DECIDE,
         **_CONSENT_WORK,
         "patients.patient": {"view", "change"},
     },
     AUDITOR: {
         **_ORG_REFERENCE,
         **_GAPS_READ,
+        "gaps.gaplistimport": {"view"},
         **_RUNS_READ,
         **_CONSENT_READ,
         "patients.patient": {"view", "export"},
@@ -75,6 +88,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, set[str]]] = {
     },
     ADMINISTRATOR: {
         **_GAPS_READ,
+        **_GAP_LISTS,
         **_RUNS_READ,
         **_CONSENT_WORK,
         "patients.importrun": {"view", "add"},

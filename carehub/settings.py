@@ -243,5 +243,9 @@ CAREHUB_PHONE_REGION = env_str("CAREHUB_PHONE_REGION", "US")
 # How long a patient's self-service preferences link stays valid.
 CAREHUB_SELF_SERVICE_LINK_HOURS = env_int("CAREHUB_SELF_SERVICE_LINK_HOURS", 168)
 
+# Evidence attachments (PDF, PNG, JPEG, text) and uploaded gap lists: largest accepted size.
+CAREHUB_EVIDENCE_MAX_BYTES = env_int("CAREHUB_EVIDENCE_MAX_BYTES", 10 * 1024 * 1024)
+CAREHUB_GAP_LIST_MAX_BYTES = env_int("CAREHUB_GAP_LIST_MAX_BYTES", 20 * 1024 * 1024)
+
 CAREHUB_SYSTEM_USERNAME = "carehub-system"
 CAREHUB_DEMO_PASSWORD = env_str("CAREHUB_DEMO_PASSWORD", "carehub-demo")

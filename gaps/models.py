@@ -163,3 +163,15 @@ class MeasureResult(models.Model):
 
     def __str__(self) -> str:
         return f"Result #{self.pk}"
+
+
+from gaps.care_gaps import (  # noqa: E402,F401
+    CareGap,
+    GapEvidence,
+    GapListImport,
+    GapSource,
+    GapState,
+    NextStep,
+    NotAGapReason,
+    SourceKind,
+)

@@ -2,7 +2,8 @@
 
 State: a MeasureResult per (patient, measure version, period) is created on the first
 evaluation and overwritten by later ones (derived data, see gaps.models). Every evaluation is
-recorded as an EvaluationRun (who, when, which measures, counts, warnings).
+recorded as an EvaluationRun (who, when, which measures, counts, warnings), and its results flow
+into the care gaps agents work (gaps.sync).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from carehub.history import bulk_create_untracked, bulk_update_untracked
 from gaps.engine import MeasureEvaluation, evaluate_many
 from gaps.measures import MEASURE_CODES, MEASURES, UnknownMeasure, pick_version
 from gaps.models import EvaluationRun, Measure, MeasureResult
+from gaps.sync import sync_gaps_from_results
 from patients.models import Organization
 
 DEQM_STATUS = {
@@ -121,6 +123,15 @@ def evaluate_measures(
         )
         measure = catalogue[definition.key]
         tally = _store(evaluation, measure, organization, run, period_start, period_end, today)
+        synced = sync_gaps_from_results(
+            organization, measure, period_start, period_end, actor=actor
+        )
+        tally["gaps"] = {
+            "opened": synced.opened,
+            "closed": synced.closed,
+            "excluded": synced.excluded,
+            "to_review": synced.to_review,
+        }
         counts[f"{definition.cms} {definition.version}"] = tally
         summary.evaluations.append(evaluation)
     run.counts = counts

@@ -1,0 +1,256 @@
+"""Engine results flow into care gaps, and the 14-day documentation rule.
+
+After each evaluation, per measure and period (all set-based, a few queries per measure):
+- an open result with no gap opens one (identified, source: engine);
+- a met numerator closes the gap from any state but closed, with the resource the engine found as
+  evidence; pending outreach stops because the gap is no longer open;
+- an excluded patient's gap becomes not_a_gap (reason: excluded), with the exclusion's record;
+- a gap the engine had closed but whose numerator is no longer met goes to needs_review;
+- everything else keeps its workflow state; every gap points at its latest result.
+The system user acts; each change leaves a history row with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from carehub.history import bulk_create_with_history, bulk_update_with_history, get_system_user
+from gaps.care_gaps import (
+    OPEN_STATES,
+    CareGap,
+    GapEvidence,
+    GapSource,
+    GapState,
+    NextStep,
+    NotAGapReason,
+    SourceKind,
+)
+from gaps.models import Measure, MeasureResult
+
+MEASURE_WEIGHTS = {
+    "CMS122": 3,
+    "CMS165": 3,
+    "CMS130": 2,
+    "CMS125": 2,
+    "CMS124": 2,
+    "CMS117": 2,
+    "AWV": 1,
+}
+DOCUMENTATION_DAYS = 14
+COORDINATION_DAYS = 2
+
+
+@dataclass
+class SyncCounts:
+    opened: int = 0
+    closed: int = 0
+    excluded: int = 0
+    to_review: int = 0
+    linked: int = 0
+    details: dict = field(default_factory=dict)
+
+
+def _evidence_of(result: MeasureResult, criteria: str) -> list[dict]:
+    return [e for e in result.evidence if e.get("criterion", "").startswith(criteria)]
+
+
+def _engine_evidence(gap: CareGap, result: MeasureResult, actor, now, kind: str) -> GapEvidence:
+    found = _evidence_of(result, kind) or result.evidence[:1]
+    first = found[0] if found else {}
+    service_date = None
+    if first.get("date"):
+        try:
+            service_date = dt.date.fromisoformat(first["date"][:10])
+        except ValueError:
+            service_date = None
+    return GapEvidence(
+        organization_id=gap.organization_id,
+        gap=gap,
+        kind=GapEvidence.Kind.ENGINE_RESOURCE,
+        service_date=service_date,
+        reference=", ".join(e.get("resource", "") for e in found)[:300]
+        or f"Measure result #{result.pk}",
+        added_by=actor,
+        added_at=now,
+    )
+
+
+@transaction.atomic
+def sync_gaps_from_results(
+    organization, measure: Measure, period_start: dt.date, period_end: dt.date, *, actor=None
+) -> SyncCounts:
+    actor = actor or get_system_user()
+    now = timezone.now()
+    today = timezone.localdate()
+    results = MeasureResult.objects.filter(
+        organization=organization,
+        measure=measure,
+        period_start=period_start,
+        period_end=period_end,
+    ).only("pk", "patient_id", "status", "evidence", "organization_id")
+    gaps = {
+        gap.patient_id: gap
+        for gap in CareGap.objects.select_for_update().filter(
+            organization=organization,
+            measure_code=measure.cms,
+            period_start=period_start,
+            period_end=period_end,
+        )
+    }
+    counts = SyncCounts()
+    new_gaps, changed, evidence, reasons = [], [], [], {}
+    for result in results:
+        gap = gaps.get(result.patient_id)
+        if gap is None:
+            if result.status == MeasureResult.Status.OPEN:
+                new_gaps.append(
+                    CareGap(
+                        organization=organization,
+                        patient_id=result.patient_id,
+                        measure_code=measure.cms,
+                        measure=measure,
+                        period_start=period_start,
+                        period_end=period_end,
+                        measure_result_id=result.pk,
+                        primary_source=SourceKind.ENGINE,
+                        state=GapState.IDENTIFIED,
+                        state_changed_at=now,
+                        next_step=NextStep.REVIEW_RECORDS,
+                        next_step_due=today + dt.timedelta(days=2),
+                        due_date=period_end,
+                        measure_weight=MEASURE_WEIGHTS.get(measure.cms, 1),
+                    )
+                )
+            continue
+        reason = None
+        if result.status == MeasureResult.Status.CLOSED and gap.state != GapState.CLOSED:
+            evidence.append(_engine_evidence(gap, result, actor, now, "numerator"))
+            gap.state, gap.closed_at, gap.closed_by_engine = GapState.CLOSED, now, True
+            gap.needs_coordination, gap.coordination_due = False, None
+            gap.next_step, gap.next_step_due = "", None
+            reason, counts.closed = (
+                "Closed by the engine: new clinical data meets the measure",
+                counts.closed + 1,
+            )
+        elif result.status == MeasureResult.Status.EXCLUDED and gap.state in OPEN_STATES:
+            evidence.append(_engine_evidence(gap, result, actor, now, "exclusion"))
+            gap.state, gap.not_a_gap_reason = GapState.NOT_A_GAP, NotAGapReason.EXCLUDED
+            gap.next_step, gap.next_step_due = "", None
+            reason, counts.excluded = (
+                "Not a gap: the engine finds the patient excluded",
+                counts.excluded + 1,
+            )
+        elif (
+            result.status == MeasureResult.Status.OPEN
+            and gap.state == GapState.CLOSED
+            and gap.closed_by_engine
+        ):
+            gap.state, gap.closed_by_engine = GapState.NEEDS_REVIEW, False
+            gap.next_step = NextStep.COORDINATOR_REVIEW
+            gap.next_step_due = today + dt.timedelta(days=2)
+            reason, counts.to_review = (
+                "The engine no longer finds what closed this gap; please review",
+                counts.to_review + 1,
+            )
+        if reason is not None:
+            gap.state_changed_at = now
+            gap.measure_result_id = result.pk
+            reasons[gap.pk] = reason
+            changed.append(gap)
+        elif gap.measure_result_id != result.pk:
+            gap.measure_result_id = result.pk
+            counts.linked += 1
+            reasons[gap.pk] = "Linked to the latest evaluation"
+            changed.append(gap)
+    created = bulk_create_with_history(
+        new_gaps, actor=actor, reason="Opened by the engine: the service is due"
+    )
+    counts.opened = len(created)
+    bulk_create_with_history(
+        [
+            GapSource(
+                gap=gap, kind=SourceKind.ENGINE, name="engine", due_date=period_end, reported_at=now
+            )
+            for gap in created
+        ],
+        actor=actor,
+        reason="Reported by the engine",
+    )
+    fields = [
+        "state",
+        "state_changed_at",
+        "measure_result",
+        "closed_at",
+        "closed_by_engine",
+        "needs_coordination",
+        "coordination_due",
+        "next_step",
+        "next_step_due",
+        "not_a_gap_reason",
+    ]
+    # One history reason per kind of change, so each batch carries the right one.
+    by_reason: dict[str, list[CareGap]] = {}
+    for gap in changed:
+        by_reason.setdefault(reasons[gap.pk], []).append(gap)
+    for reason, batch in by_reason.items():
+        bulk_update_with_history(batch, fields, actor=actor, reason=reason)
+    bulk_create_with_history(evidence, actor=actor, reason="Evidence found by the engine")
+    _add_engine_sources(
+        [g for g in changed if g.primary_source != SourceKind.ENGINE], actor, now, period_end
+    )
+    return counts
+
+
+def _add_engine_sources(gaps: list[CareGap], actor, now, period_end) -> None:
+    """A list-reported gap the engine also evaluates gains the engine as a source."""
+    if not gaps:
+        return
+    known = set(
+        GapSource.objects.filter(gap__in=gaps, kind=SourceKind.ENGINE).values_list(
+            "gap_id", flat=True
+        )
+    )
+    bulk_create_with_history(
+        [
+            GapSource(
+                gap=gap, kind=SourceKind.ENGINE, name="engine", due_date=period_end, reported_at=now
+            )
+            for gap in gaps
+            if gap.pk not in known
+        ],
+        actor=actor,
+        reason="Reported by the engine",
+    )
+
+
+@transaction.atomic
+def flag_stale_completions(*, today: dt.date | None = None, actor=None) -> int:
+    """Completed gaps without documentation after 14 days become a coordination follow-up."""
+    actor = actor or get_system_user()
+    today = today or timezone.localdate()
+    stale = list(
+        CareGap.objects.select_for_update()
+        .filter(
+            state=GapState.COMPLETED,
+            needs_coordination=False,
+            completed_on__lte=today - dt.timedelta(days=DOCUMENTATION_DAYS),
+        )
+        .exclude(evidence__isnull=False)
+    )
+    for gap in stale:
+        gap.needs_coordination = True
+        gap.coordination_due = today + dt.timedelta(days=COORDINATION_DAYS)
+        gap.next_step = NextStep.COORDINATION_FOLLOW_UP
+        gap.next_step_due = gap.coordination_due
+    bulk_update_with_history(
+        stale,
+        ["needs_coordination", "coordination_due", "next_step", "next_step_due"],
+        actor=actor,
+        reason=f"No documentation {DOCUMENTATION_DAYS} days after completion: coordination "
+        "follow-up",
+    )
+    return len(stale)

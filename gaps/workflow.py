@@ -1,0 +1,453 @@
+"""The closure workflow of a care gap (domain.md 2.3): one transition table, one service each.
+
+    identified -> in_review -> validated -> outreach -> scheduled -> completed -> closed
+                     |            |            |            |            |
+                     +-> not_a_gap (done elsewhere / excluded / data error, with evidence)
+    outreach -> declined | unreachable        scheduled --no-show--> outreach
+    any open state -> needs_review (a coordinator decides the next step)
+
+Corrections are transitions too (nothing is deleted): a declined or unreachable patient can be
+reached again (-> outreach), a not-a-gap found wrong goes back to review, a questioned closure
+goes to needs_review. Leaving needs_review is the coordinator's or supervisor's decision
+(`gaps.review_caregap`). The engine may close or exclude a gap from any state but closed
+(gaps.sync), outside this table, because new clinical data outranks the worklist.
+
+Every service locks the gap, checks the table, sets the next step and its due date (every open
+gap has both, a database constraint says so), and saves with the actor and the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from carehub.errors import Conflict, DomainError, NotAllowed
+from carehub.history import save_with_history
+from gaps.care_gaps import CareGap, GapEvidence, GapState, NextStep, NotAGapReason
+from gaps.measures import pick_version
+from gaps.measures.windows import closure_window
+
+S = GapState
+
+
+@dataclass(frozen=True)
+class Transition:
+    service: str
+    source: frozenset[str]
+    target: str
+    permission: str = "gaps.change_caregap"
+
+
+REVIEW_PERMISSION = "gaps.review_caregap"
+_WORKED = frozenset({S.IDENTIFIED, S.IN_REVIEW, S.VALIDATED, S.OUTREACH, S.SCHEDULED, S.COMPLETED})
+
+# The one table. (A source of needs_review needs REVIEW_PERMISSION; see allowed_transition.)
+TRANSITIONS: tuple[Transition, ...] = (
+    Transition("start_review", frozenset({S.IDENTIFIED, S.NOT_A_GAP, S.NEEDS_REVIEW}), S.IN_REVIEW),
+    Transition("validate_gap", frozenset({S.IN_REVIEW}), S.VALIDATED),
+    Transition(
+        "mark_not_a_gap",
+        frozenset({S.IN_REVIEW, S.VALIDATED, S.OUTREACH, S.NEEDS_REVIEW}),
+        S.NOT_A_GAP,
+    ),
+    Transition(
+        "record_outreach_started",
+        frozenset({S.VALIDATED, S.NEEDS_REVIEW, S.DECLINED, S.UNREACHABLE}),
+        S.OUTREACH,
+    ),
+    Transition("mark_scheduled", frozenset({S.OUTREACH}), S.SCHEDULED),
+    Transition("mark_completed", frozenset({S.SCHEDULED}), S.COMPLETED),
+    Transition("close_gap", frozenset({S.COMPLETED, S.NEEDS_REVIEW}), S.CLOSED),
+    Transition("flag_for_review", _WORKED | {S.CLOSED}, S.NEEDS_REVIEW),
+    Transition("mark_declined", frozenset({S.OUTREACH, S.SCHEDULED, S.NEEDS_REVIEW}), S.DECLINED),
+    Transition("mark_unreachable", frozenset({S.OUTREACH, S.NEEDS_REVIEW}), S.UNREACHABLE),
+    Transition("reopen_after_no_show", frozenset({S.SCHEDULED}), S.OUTREACH),
+)
+BY_SERVICE = {t.service: t for t in TRANSITIONS}
+
+# What comes next in each open state, and in how many days it is due by default.
+NEXT_STEP = {
+    S.IDENTIFIED: (NextStep.REVIEW_RECORDS, 2),
+    S.IN_REVIEW: (NextStep.REVIEW_RECORDS, 2),
+    S.VALIDATED: (NextStep.FIRST_OUTREACH, 1),
+    S.OUTREACH: (NextStep.NEXT_ATTEMPT, 3),
+    S.SCHEDULED: (NextStep.ATTEND_VISIT, 0),
+    S.COMPLETED: (NextStep.OBTAIN_DOCUMENTATION, 14),
+    S.NEEDS_REVIEW: (NextStep.COORDINATOR_REVIEW, 2),
+}
+DOCUMENTATION_DAYS = 14
+
+
+def allowed_transition(gap: CareGap, service: str, user=None) -> Transition | None:
+    """The transition `service` would make from the gap's state, if the table allows it (and
+    the user may make it, when a user is given)."""
+    transition = BY_SERVICE[service]
+    if gap.state not in transition.source:
+        return None
+    if user is not None and not can_make(user, transition, gap.state):
+        return None
+    return transition
+
+
+def can_make(user, transition: Transition, from_state: str) -> bool:
+    if not user.has_perm(transition.permission):
+        return False
+    return from_state != S.NEEDS_REVIEW or user.has_perm(REVIEW_PERMISSION)
+
+
+def available_transitions(gap: CareGap, user) -> list[Transition]:
+    return [t for t in TRANSITIONS if allowed_transition(gap, t.service, user) is not None]
+
+
+def today() -> dt.date:
+    return timezone.localdate()
+
+
+def _begin(gap: CareGap, service: str, actor) -> tuple[CareGap, Transition]:
+    if actor is None:
+        raise ValueError("Every transition needs an acting user")
+    locked = CareGap.objects.select_for_update().select_related("measure", "patient").get(pk=gap.pk)
+    transition = BY_SERVICE[service]
+    if locked.state not in transition.source:
+        allowed = ", ".join(sorted(transition.source))
+        raise Conflict(
+            f"Cannot {service.replace('_', ' ')}: the gap is {locked.get_state_display().lower()}"
+            f" ({locked.state}); allowed from {allowed}"
+        )
+    if not actor.is_system and not can_make(actor, transition, locked.state):
+        raise NotAllowed(f"Your role may not {service.replace('_', ' ')} this gap")
+    return locked, transition
+
+
+def _finish(
+    gap: CareGap,
+    target: str,
+    *,
+    actor,
+    reason: str,
+    due: dt.date | None = None,
+    step: str | None = None,
+) -> CareGap:
+    gap.state = target
+    gap.state_changed_at = timezone.now()
+    if target in NEXT_STEP:
+        default_step, days = NEXT_STEP[target]
+        gap.next_step = step or default_step
+        gap.next_step_due = due or today() + dt.timedelta(days=days)
+    else:
+        gap.next_step, gap.next_step_due = "", None
+    save_with_history(gap, actor=actor, reason=reason)
+    return gap
+
+
+def _require(text: str, what: str) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise DomainError(f"{what} is required")
+    return text
+
+
+# -- evidence ---------------------------------------------------------------------------------
+
+ALLOWED_ATTACHMENTS = {
+    # content sniffed from the first bytes; the declared type and name are not trusted.
+    b"%PDF-": "application/pdf",
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+}
+
+
+def _sniff(head: bytes) -> str | None:
+    for magic, content_type in ALLOWED_ATTACHMENTS.items():
+        if head.startswith(magic):
+            return content_type
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return "text/plain"
+
+
+def check_attachment(upload: UploadedFile) -> tuple[str, str]:
+    """(content type, sha256) of an acceptable file, or a DomainError naming the problem."""
+    limit = settings.CAREHUB_EVIDENCE_MAX_BYTES
+    if upload.size > limit:
+        raise DomainError(f"The attachment is {upload.size:,} bytes; the limit is {limit:,} bytes")
+    upload.seek(0)
+    head = upload.read(2048)
+    content_type = _sniff(head)
+    if content_type is None:
+        raise DomainError("The attachment must be a PDF, PNG, JPEG or plain-text file")
+    digest = hashlib.sha256(head)
+    for chunk in iter(lambda: upload.read(65536), b""):
+        digest.update(chunk)
+    upload.seek(0)
+    return content_type, digest.hexdigest()
+
+
+def add_evidence(
+    gap: CareGap,
+    *,
+    actor,
+    kind: str,
+    service_date: dt.date | None = None,
+    reference: str = "",
+    attachment: UploadedFile | None = None,
+    reason: str = "Evidence added",
+) -> GapEvidence:
+    if kind not in GapEvidence.Kind.values:
+        raise DomainError(f"Unknown evidence type {kind!r}")
+    reference = (reference or "").strip()
+    if not reference and attachment is None:
+        raise DomainError("Evidence needs a reference (accession, claim or document id) or a file")
+    evidence = GapEvidence(
+        organization_id=gap.organization_id,
+        gap=gap,
+        kind=kind,
+        service_date=service_date,
+        reference=reference[:300],
+        added_by=actor,
+        added_at=timezone.now(),
+    )
+    if attachment is not None:
+        evidence.attachment_type, evidence.attachment_sha256 = check_attachment(attachment)
+        evidence.attachment_size = attachment.size
+        # Every check has passed before the file is written; should the row still fail, the
+        # file goes too (callers validate before calling, so nothing later rolls back).
+        evidence.attachment.save("evidence", attachment, save=False)
+        try:
+            save_with_history(evidence, actor=actor, reason=reason)
+        except Exception:
+            evidence.attachment.delete(save=False)
+            raise
+        return evidence
+    save_with_history(evidence, actor=actor, reason=reason)
+    return evidence
+
+
+def window_for(gap: CareGap) -> tuple[dt.date, dt.date]:
+    definition, _ = pick_version(gap.measure_code, gap.period_end.year, gap.measure.version)
+    return closure_window(definition, gap.period_start, gap.period_end, gap.patient.birth_date)
+
+
+def check_service_date(gap: CareGap, service_date: dt.date | None) -> None:
+    if service_date is None:
+        raise DomainError("The date of service is required")
+    if service_date > today():
+        raise DomainError(f"The date of service {service_date} is in the future")
+    first, last = window_for(gap)
+    if not first <= service_date <= last:
+        raise DomainError(
+            f"A service on {service_date} does not count for {gap.measure_code} in the period "
+            f"{gap.period_start} to {gap.period_end}: it must be between {first} and {last}"
+        )
+
+
+# -- the transitions --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def start_review(gap: CareGap, *, actor, reason: str = "") -> CareGap:
+    gap, _ = _begin(gap, "start_review", actor)
+    if gap.state == S.NOT_A_GAP:
+        _require(reason, "A reason to review a not-a-gap again")
+        gap.not_a_gap_reason = ""
+    return _finish(gap, S.IN_REVIEW, actor=actor, reason=reason or "Records review started")
+
+
+@transaction.atomic
+def validate_gap(gap: CareGap, *, actor, reason: str = "") -> CareGap:
+    gap, _ = _begin(gap, "validate_gap", actor)
+    return _finish(
+        gap, S.VALIDATED, actor=actor, reason=reason or "Records reviewed: the service is still due"
+    )
+
+
+@transaction.atomic
+def mark_not_a_gap(
+    gap: CareGap,
+    *,
+    actor,
+    not_a_gap_reason: str,
+    reason: str,
+    evidence_kind: str = "",
+    service_date: dt.date | None = None,
+    reference: str = "",
+    attachment: UploadedFile | None = None,
+) -> CareGap:
+    """Done elsewhere (with the evidence), excluded, or a data error; nobody calls the patient."""
+    gap, _ = _begin(gap, "mark_not_a_gap", actor)
+    if not_a_gap_reason not in NotAGapReason.values:
+        raise DomainError("Say why it is not a gap: done elsewhere, excluded or data error")
+    reason = _require(reason, "A note on why it is not a gap")
+    if not_a_gap_reason == NotAGapReason.DONE_ELSEWHERE:
+        check_service_date(gap, service_date)
+        add_evidence(
+            gap,
+            actor=actor,
+            kind=evidence_kind or GapEvidence.Kind.OUTSIDE_RECORD,
+            service_date=service_date,
+            reference=reference,
+            attachment=attachment,
+            reason=reason,
+        )
+    elif reference or attachment is not None:
+        add_evidence(
+            gap,
+            actor=actor,
+            kind=evidence_kind or GapEvidence.Kind.OUTSIDE_RECORD,
+            service_date=service_date,
+            reference=reference,
+            attachment=attachment,
+            reason=reason,
+        )
+    gap.not_a_gap_reason = not_a_gap_reason
+    return _finish(
+        gap,
+        S.NOT_A_GAP,
+        actor=actor,
+        reason=f"Not a gap ({NotAGapReason(not_a_gap_reason).label}): {reason}",
+    )
+
+
+@transaction.atomic
+def record_outreach_started(
+    gap: CareGap, *, actor, next_attempt_on: dt.date | None = None, reason: str = ""
+) -> CareGap:
+    gap, _ = _begin(gap, "record_outreach_started", actor)
+    if next_attempt_on is not None and next_attempt_on < today():
+        raise DomainError("The next attempt cannot be in the past")
+    return _finish(
+        gap, S.OUTREACH, actor=actor, due=next_attempt_on, reason=reason or "Outreach started"
+    )
+
+
+@transaction.atomic
+def mark_scheduled(gap: CareGap, *, actor, appointment_on: dt.date, reason: str = "") -> CareGap:
+    gap, _ = _begin(gap, "mark_scheduled", actor)
+    if appointment_on is None:
+        raise DomainError("The appointment date is required")
+    if appointment_on < today():
+        raise DomainError("The appointment cannot be in the past")
+    gap.scheduled_for = appointment_on
+    return _finish(
+        gap,
+        S.SCHEDULED,
+        actor=actor,
+        due=appointment_on,
+        reason=reason or f"Appointment booked for {appointment_on}",
+    )
+
+
+@transaction.atomic
+def mark_completed(
+    gap: CareGap, *, actor, completed_on: dt.date | None = None, reason: str = ""
+) -> CareGap:
+    gap, _ = _begin(gap, "mark_completed", actor)
+    completed_on = completed_on or today()
+    if completed_on > today():
+        raise DomainError("The service cannot be completed in the future")
+    gap.completed_on = completed_on
+    return _finish(
+        gap,
+        S.COMPLETED,
+        actor=actor,
+        due=completed_on + dt.timedelta(days=DOCUMENTATION_DAYS),
+        reason=reason or "Service done; waiting for the documentation",
+    )
+
+
+@transaction.atomic
+def close_gap(
+    gap: CareGap,
+    *,
+    actor,
+    service_date: dt.date,
+    evidence_kind: str,
+    reference: str = "",
+    attachment: UploadedFile | None = None,
+    reason: str = "",
+) -> CareGap:
+    """Closure with evidence; refused with the reason when the date does not count."""
+    gap, _ = _begin(gap, "close_gap", actor)
+    if evidence_kind in ("", None):
+        raise DomainError("The evidence type is required to close a gap")
+    if evidence_kind == GapEvidence.Kind.ENGINE_RESOURCE:
+        raise DomainError("Engine evidence is recorded by the engine, not by hand")
+    check_service_date(gap, service_date)
+    add_evidence(
+        gap,
+        actor=actor,
+        kind=evidence_kind,
+        service_date=service_date,
+        reference=reference,
+        attachment=attachment,
+        reason="Closure evidence",
+    )
+    gap.closed_at = timezone.now()
+    gap.closed_by_engine = False
+    gap.needs_coordination = False
+    gap.coordination_due = None
+    return _finish(
+        gap,
+        S.CLOSED,
+        actor=actor,
+        reason=reason or f"Closed: {GapEvidence.Kind(evidence_kind).label} of {service_date}",
+    )
+
+
+@transaction.atomic
+def flag_for_review(gap: CareGap, *, actor, reason: str) -> CareGap:
+    gap, _ = _begin(gap, "flag_for_review", actor)
+    reason = _require(reason, "A reason for the coordinator")
+    return _finish(gap, S.NEEDS_REVIEW, actor=actor, reason=reason)
+
+
+@transaction.atomic
+def mark_declined(gap: CareGap, *, actor, reason: str) -> CareGap:
+    gap, _ = _begin(gap, "mark_declined", actor)
+    reason = _require(reason, "What the patient said")
+    return _finish(gap, S.DECLINED, actor=actor, reason=f"Declined: {reason}")
+
+
+@transaction.atomic
+def mark_unreachable(gap: CareGap, *, actor, reason: str) -> CareGap:
+    gap, _ = _begin(gap, "mark_unreachable", actor)
+    reason = _require(reason, "Which attempts were made")
+    return _finish(gap, S.UNREACHABLE, actor=actor, reason=f"Unreachable: {reason}")
+
+
+@transaction.atomic
+def reopen_after_no_show(
+    gap: CareGap, *, actor, next_attempt_on: dt.date | None = None, reason: str = ""
+) -> CareGap:
+    gap, _ = _begin(gap, "reopen_after_no_show", actor)
+    gap.scheduled_for = None
+    return _finish(
+        gap,
+        S.OUTREACH,
+        actor=actor,
+        due=next_attempt_on,
+        reason=reason or "No-show: back to outreach",
+    )
+
+
+SERVICES = {
+    "start_review": start_review,
+    "validate_gap": validate_gap,
+    "mark_not_a_gap": mark_not_a_gap,
+    "record_outreach_started": record_outreach_started,
+    "mark_scheduled": mark_scheduled,
+    "mark_completed": mark_completed,
+    "close_gap": close_gap,
+    "flag_for_review": flag_for_review,
+    "mark_declined": mark_declined,
+    "mark_unreachable": mark_unreachable,
+    "reopen_after_no_show": reopen_after_no_show,
+}
