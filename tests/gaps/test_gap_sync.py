@@ -1,0 +1,121 @@
+"""Engine results flow into care gaps without losing the workflow, and the 14-day rule."""
+
+import datetime as dt
+
+import pytest
+
+from gaps.care_gaps import CareGap, GapEvidence, GapState
+from gaps.measures import oids
+from gaps.services import evaluate_measures
+from gaps.sync import flag_stale_completions
+from gaps.workflow import (
+    mark_completed,
+    mark_scheduled,
+    record_outreach_started,
+    start_review,
+    validate_gap,
+)
+from patients.fhir.importer import import_documents
+from tests.gaps.conftest import BundleBuilder, needs_shared
+from tests.gaps.factories import CareGapFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _patient_due_for_screening() -> BundleBuilder:
+    builder = BundleBuilder(birth_date="1960-01-01")
+    builder.encounter(oids.OFFICE_VISIT, "2025-03-03T09:00:00Z")
+    return builder
+
+
+def _import(organization, actor, *builders):
+    run = import_documents(
+        [(f"b{i}", b.raw()) for i, b in enumerate(builders)], organization=organization, actor=actor
+    )
+    assert run.status == "succeeded", run.report
+
+
+def _evaluate(organization, actor):
+    evaluate_measures(
+        organization,
+        period_start=dt.date(2025, 1, 1),
+        period_end=dt.date(2025, 12, 31),
+        actor=actor,
+        measures=["CMS130"],
+    )
+
+
+def _gap(builder) -> CareGap:
+    return CareGap.objects.get(patient__source_id=builder.patient_id)
+
+
+def _to_outreach(gap, agent):
+    start_review(gap, actor=agent)
+    validate_gap(gap, actor=agent)
+    record_outreach_started(gap, actor=agent)
+
+
+@needs_shared
+def test_re_running_the_engine_closes_the_right_gaps_and_keeps_the_rest(
+    org_a, system_user, agent_a, valuesets_2024
+):
+    worked, booked, untouched, leaving = (_patient_due_for_screening() for _ in range(4))
+    _import(org_a, system_user, worked, booked, untouched, leaving)
+    _evaluate(org_a, system_user)
+
+    assert CareGap.objects.count() == 4
+    assert set(CareGap.objects.values_list("state", flat=True)) == {"identified"}
+    assert set(CareGap.objects.values_list("primary_source", flat=True)) == {"engine"}
+    _to_outreach(_gap(worked), agent_a)
+    _to_outreach(_gap(booked), agent_a)
+    mark_scheduled(_gap(booked), actor=agent_a, appointment_on=dt.date.today())
+    _to_outreach(_gap(leaving), agent_a)
+    booked_versions = _gap(booked).history.count()
+
+    # New data: two screenings, a hospice stay, and a new patient due.
+    worked.lab(oids.FOBT, "2025-05-02", value={"valueString": "negative"})
+    untouched.lab(oids.FOBT, "2025-06-10", value={"valueString": "negative"})
+    leaving.encounter(oids.HOSPICE_ENCOUNTER, "2025-07-01T09:00:00Z")
+    newcomer = _patient_due_for_screening()
+    _import(org_a, system_user, worked, untouched, leaving, newcomer)
+    _evaluate(org_a, system_user)
+
+    for builder in (worked, untouched):
+        gap = _gap(builder)
+        assert gap.state == GapState.CLOSED and gap.closed_by_engine
+        evidence = gap.evidence.get()
+        assert evidence.kind == GapEvidence.Kind.ENGINE_RESOURCE
+        assert evidence.reference.startswith("Observation/")
+        assert evidence.service_date in (dt.date(2025, 5, 2), dt.date(2025, 6, 10))
+        latest = gap.history.latest("history_date")
+        assert latest.history_user == system_user
+        assert "Closed by the engine" in latest.history_change_reason
+    assert _gap(worked).history.filter(state="outreach").exists()  # the workflow is kept
+    gap = _gap(leaving)
+    assert (gap.state, gap.not_a_gap_reason) == ("not_a_gap", "excluded")
+    assert _gap(booked).state == GapState.SCHEDULED
+    assert _gap(booked).history.count() == booked_versions
+    assert _gap(newcomer).state == GapState.IDENTIFIED
+
+    versions = sum(g.history.count() for g in CareGap.objects.all())
+    _evaluate(org_a, system_user)
+    assert sum(g.history.count() for g in CareGap.objects.all()) == versions
+
+
+def test_completed_gaps_without_documentation_become_a_coordination_follow_up(
+    patient_a, org_a, agent_a, system_user
+):
+    today = dt.date(2026, 11, 22)
+    stale = CareGapFactory(patient=patient_a, state=GapState.SCHEDULED)
+    mark_completed(stale, actor=agent_a, completed_on=dt.date(2026, 11, 7))
+    recent = CareGapFactory(patient=patient_a, measure_code="CMS125", state=GapState.SCHEDULED)
+    mark_completed(recent, actor=agent_a, completed_on=dt.date(2026, 11, 10))
+
+    assert flag_stale_completions(today=today) == 1
+    stale.refresh_from_db()
+    recent.refresh_from_db()
+    assert stale.needs_coordination and stale.coordination_due == dt.date(2026, 11, 24)
+    assert stale.next_step == "coordination_follow_up"
+    assert stale.history.latest("history_date").history_user == system_user
+    assert not recent.needs_coordination
+    assert flag_stale_completions(today=today) == 0  # flagged once
