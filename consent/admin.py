@@ -218,7 +218,8 @@ class ContactPreferenceAdmin(ReadOnlyScopedAdmin):
         patient = self._patient(request, patient_id, "consent.change_contactpreference")
         current = ContactPreference.objects.filter(patient_id=patient.pk).first()
         form = StaffPreferenceForm(
-            request.POST or None, initial=StaffPreferenceForm.initial_from(current)
+            request.POST if request.method == "POST" else None,
+            initial=StaffPreferenceForm.initial_from(current),
         )
         if request.method == "POST" and form.is_valid():
             try:
@@ -244,7 +245,7 @@ class ContactPreferenceAdmin(ReadOnlyScopedAdmin):
 
     def record_consent_view(self, request, patient_id: int):
         patient = self._patient(request, patient_id, "consent.add_consent")
-        form = ConsentForm(request.POST or None)
+        form = ConsentForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             record = (

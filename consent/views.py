@@ -54,7 +54,7 @@ def self_service_preferences(request, token: str):
         "sms_consent": Consent.Kind.SMS_TCPA in in_force,
         "email_consent": Consent.Kind.EMAIL in in_force,
     }
-    form = SelfServiceForm(request.POST or None, initial=initial)
+    form = SelfServiceForm(request.POST if request.method == "POST" else None, initial=initial)
     error = ""
     if request.method == "POST" and form.is_valid():
         try:

@@ -131,3 +131,6 @@ class MeasureResultAdmin(ReadOnlyScopedAdmin):
                 for e in result.evidence
             ),
         )
+
+
+from gaps import gap_admin  # noqa: E402,F401  (care gaps, evidence files, gap lists)

@@ -2,7 +2,15 @@
 
 from django.db.models import QuerySet
 
-from gaps.models import EvaluationRun, Measure, MeasureResult, ValueSet
+from gaps.models import (
+    CareGap,
+    EvaluationRun,
+    GapEvidence,
+    GapListImport,
+    Measure,
+    MeasureResult,
+    ValueSet,
+)
 from patients.clinical import ImportRun
 from patients.selectors import organizations_for
 
@@ -36,3 +44,24 @@ def measures_for(user) -> QuerySet[Measure]:
     if not user.is_authenticated or not user.is_active:
         return Measure.objects.none()
     return Measure.objects.all()
+
+
+def care_gaps_for(user) -> QuerySet[CareGap]:
+    """Gaps of the user's organizations, joined with what a worklist row shows."""
+    return CareGap.objects.filter(
+        organization__in=organizations_for(user).values("pk")
+    ).select_related("patient", "measure", "owner", "organization")
+
+
+def gap_evidence_for(user) -> QuerySet[GapEvidence]:
+    return GapEvidence.objects.filter(
+        organization__in=organizations_for(user).values("pk")
+    ).select_related("gap", "added_by")
+
+
+def gap_list_imports_for(user) -> QuerySet[GapListImport]:
+    return (
+        GapListImport.objects.filter(organization__in=organizations_for(user).values("pk"))
+        .select_related("organization", "uploaded_by")
+        .defer("content")
+    )

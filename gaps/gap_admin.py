@@ -1,0 +1,485 @@
+"""Care gaps in admin: the agents' worklist and gap page, evidence files, gap-list uploads.
+
+The changelist is built for millions of gaps: filters that map onto the (organization, …,
+next_step_due, id) indexes, exact MRN or member-id search, a capped count, and every row's
+patient, measure and owner joined in the same query. The gap page is read-only; its buttons
+open one small form per transition the user's role may make, and each form calls the service.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import mimetypes
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from audit.models import AccessLog
+from audit.services import log_access
+from carehub.admin_base import PhiAdminMixin, ScopedAdmin
+from carehub.errors import DomainError
+from gaps import selectors, workflow
+from gaps.care_gaps import (
+    CareGap,
+    GapEvidence,
+    GapListImport,
+    GapSource,
+    NotAGapReason,
+    SourceKind,
+)
+from gaps.gap_lists import LIST_KINDS, apply_gap_list, parse_gap_list, receive_gap_list
+from gaps.measures import MEASURE_CODES
+from patients.models import Patient
+
+
+class MeasureFilter(admin.SimpleListFilter):
+    title = "measure"
+    parameter_name = "measure"
+
+    def lookups(self, request, model_admin):
+        return [(code, code) for code in MEASURE_CODES]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(measure_code=self.value()) if self.value() else queryset
+
+
+class DueFilter(admin.SimpleListFilter):
+    """When the next step is due, in the buckets a team lead plans by."""
+
+    title = "next step due"
+    parameter_name = "due"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("overdue", "Overdue"),
+            ("today", "Today"),
+            ("week", "Within 7 days"),
+            ("month", "Within 30 days"),
+            ("later", "Later"),
+        ]
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        bounds = {
+            "overdue": {"next_step_due__lt": today},
+            "today": {"next_step_due": today},
+            "week": {"next_step_due__gte": today, "next_step_due__lte": today + dt.timedelta(7)},
+            "month": {"next_step_due__gte": today, "next_step_due__lte": today + dt.timedelta(30)},
+            "later": {"next_step_due__gt": today + dt.timedelta(30)},
+        }
+        return queryset.filter(**bounds[self.value()]) if self.value() in bounds else queryset
+
+
+class SourceFilter(admin.SimpleListFilter):
+    title = "reported by"
+    parameter_name = "source"
+
+    def lookups(self, request, model_admin):
+        return SourceKind.choices
+
+    def queryset(self, request, queryset):
+        if self.value() not in SourceKind.values:
+            return queryset
+        reported = GapSource.objects.filter(gap=OuterRef("pk"), kind=self.value())
+        return queryset.filter(Exists(reported))
+
+
+@admin.register(CareGap)
+class CareGapAdmin(PhiAdminMixin, ScopedAdmin):
+    selector = selectors.care_gaps_for
+    list_display = (
+        "gap",
+        "patient_mrn",
+        "patient_name",
+        "measure_code",
+        "state",
+        "next_step",
+        "next_step_due",
+        "due_date",
+        "primary_source",
+        "owner",
+        "needs_coordination",
+    )
+    list_display_links = ("gap",)
+    list_filter = (MeasureFilter, "state", DueFilter, SourceFilter, "needs_coordination")
+    search_fields = ("=patient__mrn",)  # switches the box on; get_search_results does the work
+    search_help_text = "Exact MRN or payer member id."
+    ordering = ("next_step_due", "id")
+    list_select_related = ("patient", "owner")
+    change_form_template = "admin/gaps/caregap/change_form.html"
+    fields = (
+        "patient_link",
+        "measure",
+        "period_start",
+        "period_end",
+        "state",
+        "next_step",
+        "next_step_due",
+        "due_date",
+        "missing",
+        "owner",
+        "primary_source",
+        "measure_weight",
+        "not_a_gap_reason",
+        "scheduled_for",
+        "completed_on",
+        "closed_at",
+        "needs_coordination",
+        "coordination_due",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # the page is read-only; transitions have their own forms
+
+    @admin.display(description="gap", ordering="id")
+    def gap(self, gap: CareGap) -> str:
+        return f"#{gap.pk}"
+
+    @admin.display(description="MRN")
+    def patient_mrn(self, gap: CareGap) -> str:
+        return gap.patient.mrn
+
+    @admin.display(description="patient")
+    def patient_name(self, gap: CareGap) -> str:
+        return gap.patient.display_name
+
+    @admin.display(description="patient")
+    def patient_link(self, gap: CareGap):
+        url = reverse("admin:patients_patient_change", args=[gap.patient_id])
+        return format_html(
+            '<a href="{}">{} — {}</a>', url, gap.patient.mrn, gap.patient.display_name
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        patients = Patient.objects.filter(mrn=term) | Patient.objects.filter(member_id=term)
+        return queryset.filter(patient__in=patients.values("pk")), False
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<int:gap_id>/transition/<str:service>/",
+                wrap(self.transition_view),
+                name="gaps_caregap_transition",
+            ),
+            path(
+                "evidence/<int:evidence_id>/file/",
+                wrap(self.evidence_file_view),
+                name="gaps_gapevidence_file",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        gap = self._require_visible(request, object_id)
+        result = gap.measure_result
+        extra_context = {
+            **(extra_context or {}),
+            "gap": gap,
+            "transitions": [
+                (t.service, LABELS[t.service])
+                for t in workflow.available_transitions(gap, request.user)
+            ],
+            "result": result,
+            "sources": gap.sources.select_related("list_import").all(),
+            "evidence": gap.evidence.select_related("added_by").all(),
+            "transition_history": gap.history.select_related("history_user").order_by(
+                "-history_date", "-history_id"
+            ),
+            "window": workflow.window_for(gap),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def transition_view(self, request, gap_id: int, service: str):
+        gap = self._require_visible(request, gap_id)
+        if service not in workflow.SERVICES:
+            raise Http404("No such transition")
+        if workflow.allowed_transition(gap, service, request.user) is None:
+            if not workflow.can_make(request.user, workflow.BY_SERVICE[service], gap.state):
+                raise PermissionDenied
+            messages.error(
+                request,
+                f"This gap is {gap.get_state_display().lower()}: it cannot "
+                f"{service.replace('_', ' ')} now.",
+            )
+            return redirect("admin:gaps_caregap_change", gap.pk)
+        form = transition_form(service)(
+            request.POST if request.method == "POST" else None, request.FILES or None
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                workflow.SERVICES[service](gap, actor=request.user, **form.service_kwargs())
+            except DomainError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(request, f"Gap #{gap.pk}: {LABELS[service].lower()} — done.")
+                return redirect("admin:gaps_caregap_change", gap.pk)
+        log_access(request, [gap], action=AccessLog.Action.VIEW)
+        return TemplateResponse(
+            request,
+            "admin/gaps/caregap/transition_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": f"{LABELS[service]} — gap #{gap.pk}",
+                "gap": gap,
+                "form": form,
+                "window": workflow.window_for(gap),
+            },
+        )
+
+    def evidence_file_view(self, request, evidence_id: int):
+        if not request.user.has_perm("gaps.view_gapevidence"):
+            raise PermissionDenied
+        evidence = (
+            selectors.gap_evidence_for(request.user)
+            .filter(pk=evidence_id)
+            .exclude(attachment="")
+            .first()
+        )
+        if evidence is None:
+            raise Http404("No such file")
+        log_access(request, [evidence.gap], action=AccessLog.Action.EXPORT)
+        extension = mimetypes.guess_extension(evidence.attachment_type) or ""
+        response = FileResponse(
+            evidence.attachment.open("rb"),
+            as_attachment=True,
+            filename=f"evidence-{evidence.pk}{extension}",
+            content_type=evidence.attachment_type,
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+# -- one small form per transition ------------------------------------------------------------
+
+LABELS = {
+    "start_review": "Start records review",
+    "validate_gap": "Validate (still due)",
+    "mark_not_a_gap": "Not a gap",
+    "record_outreach_started": "Outreach started",
+    "mark_scheduled": "Scheduled",
+    "mark_completed": "Service completed",
+    "close_gap": "Close with evidence",
+    "flag_for_review": "Flag for coordinator review",
+    "mark_declined": "Patient declined",
+    "mark_unreachable": "Unreachable",
+    "reopen_after_no_show": "No-show: back to outreach",
+}
+_DATE = {"widget": forms.DateInput(attrs={"type": "date"})}
+MANUAL_EVIDENCE = [(k, v) for k, v in GapEvidence.Kind.choices if k != "engine_resource"]
+
+
+def _field(name: str, required: bool) -> forms.Field:
+    return {
+        "reason": lambda: forms.CharField(
+            max_length=200, required=required, widget=forms.Textarea(attrs={"rows": 2})
+        ),
+        "not_a_gap_reason": lambda: forms.ChoiceField(
+            choices=NotAGapReason.choices, label="Why it is not a gap"
+        ),
+        "evidence_kind": lambda: forms.ChoiceField(
+            choices=[("", "—"), *MANUAL_EVIDENCE], required=required, label="Evidence type"
+        ),
+        "service_date": lambda: forms.DateField(
+            required=required, label="Date of service", **_DATE
+        ),
+        "reference": lambda: forms.CharField(
+            max_length=300,
+            required=False,
+            help_text="Accession number, claim id or document id (or attach the file)",
+        ),
+        "attachment": lambda: forms.FileField(
+            required=False, help_text="PDF, PNG, JPEG or text, up to 10 MB"
+        ),
+        "next_attempt_on": lambda: forms.DateField(
+            required=False, label="Next attempt on", **_DATE
+        ),
+        "appointment_on": lambda: forms.DateField(label="Appointment date", **_DATE),
+        "completed_on": lambda: forms.DateField(required=False, label="Done on", **_DATE),
+    }[name]()
+
+
+# Fields per transition: (name, required). Exactly what each service asks for.
+FORM_FIELDS = {
+    "start_review": [("reason", False)],
+    "validate_gap": [("reason", False)],
+    "mark_not_a_gap": [
+        ("not_a_gap_reason", True),
+        ("reason", True),
+        ("evidence_kind", False),
+        ("service_date", False),
+        ("reference", False),
+        ("attachment", False),
+    ],
+    "record_outreach_started": [("next_attempt_on", False), ("reason", False)],
+    "mark_scheduled": [("appointment_on", True), ("reason", False)],
+    "mark_completed": [("completed_on", False), ("reason", False)],
+    "close_gap": [
+        ("service_date", True),
+        ("evidence_kind", True),
+        ("reference", False),
+        ("attachment", False),
+        ("reason", False),
+    ],
+    "flag_for_review": [("reason", True)],
+    "mark_declined": [("reason", True)],
+    "mark_unreachable": [("reason", True)],
+    "reopen_after_no_show": [("next_attempt_on", False), ("reason", False)],
+}
+
+
+class TransitionForm(forms.Form):
+    def service_kwargs(self) -> dict:
+        data = {k: v for k, v in self.cleaned_data.items() if v not in (None, "")}
+        return data
+
+
+def transition_form(service: str) -> type[TransitionForm]:
+    fields = {name: _field(name, required) for name, required in FORM_FIELDS[service]}
+    return type(f"{service.title().replace('_', '')}Form", (TransitionForm,), fields)
+
+
+# -- gap-list uploads -------------------------------------------------------------------------
+
+
+class GapListUploadForm(forms.Form):
+    file = forms.FileField(
+        help_text="CSV with columns mrn or member_id, measure, due_date; "
+        "optional missing, source, last_service_date"
+    )
+    organization = forms.ModelChoiceField(queryset=None)
+    source_name = forms.CharField(max_length=100, label="Source", help_text="e.g. the payer's name")
+    source_kind = forms.ChoiceField(choices=[(k.value, k.label) for k in LIST_KINDS])
+    all_or_nothing = forms.BooleanField(
+        required=False, help_text="Import nothing if any row is bad"
+    )
+
+    def __init__(self, *args, organizations, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["organization"].queryset = organizations
+
+
+@admin.register(GapListImport)
+class GapListImportAdmin(ScopedAdmin):
+    selector = selectors.gap_list_imports_for
+    list_display = (
+        "__str__",
+        "organization",
+        "source_name",
+        "file_name",
+        "status",
+        "uploaded_by",
+        "uploaded_at",
+        "counts",
+    )
+    list_filter = ("status", "source_kind")
+    fields = (
+        "organization",
+        "source_name",
+        "source_kind",
+        "file_name",
+        "file_sha256",
+        "all_or_nothing",
+        "status",
+        "counts",
+        "problems",
+        "uploaded_by",
+        "uploaded_at",
+        "applied_at",
+    )
+    readonly_fields = fields
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<int:import_id>/preview/",
+                wrap(self.preview_view),
+                name="gaps_gaplistimport_preview",
+            ),
+            *super().get_urls(),
+        ]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        from patients.selectors import organizations_for
+
+        form = GapListUploadForm(
+            request.POST if request.method == "POST" else None,
+            request.FILES or None,
+            organizations=organizations_for(request.user),
+        )
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                record = receive_gap_list(
+                    data["organization"],
+                    content=data["file"].read(),
+                    file_name=data["file"].name,
+                    source_name=data["source_name"],
+                    source_kind=data["source_kind"],
+                    actor=request.user,
+                    all_or_nothing=data["all_or_nothing"],
+                )
+            except DomainError as error:
+                form.add_error("file", str(error))
+            else:
+                return redirect("admin:gaps_gaplistimport_preview", record.pk)
+        return TemplateResponse(
+            request,
+            "admin/gaps/gaplistimport/upload.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": "Upload a gap list",
+                "form": form,
+            },
+        )
+
+    def preview_view(self, request, import_id: int):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        record = self._require_visible(request, import_id)
+        if request.method == "POST" and record.status == GapListImport.Status.PREVIEWED:
+            try:
+                record = apply_gap_list(record, actor=request.user)
+            except DomainError as error:
+                messages.error(request, str(error))
+            else:
+                messages.success(request, f"{record}: {record.get_status_display()}.")
+                return redirect("admin:gaps_gaplistimport_change", record.pk)
+        rows = []
+        if record.status == GapListImport.Status.PREVIEWED:
+            record = GapListImport.objects.get(pk=record.pk)  # with the file content
+            rows = parse_gap_list(bytes(record.content), record.organization).rows[:50]
+        return TemplateResponse(
+            request,
+            "admin/gaps/gaplistimport/preview.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": f"Preview of {record}",
+                "record": record,
+                "rows": rows,
+            },
+        )
