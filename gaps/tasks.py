@@ -21,3 +21,10 @@ def evaluate_all_organizations() -> dict:
         summary = evaluate_measures(organization, period_start=start, period_end=end, actor=actor)
         done[organization.slug] = summary.run.pk
     return done
+
+
+def flag_stale_completions() -> int:
+    """Daily: completed gaps still without documentation after 14 days (as the system user)."""
+    from gaps import sync
+
+    return sync.flag_stale_completions()

@@ -3,9 +3,12 @@
 import datetime as dt
 
 import pytest
+from django_q.models import Schedule
+from django_q.tasks import async_task, result
 
 from gaps.care_gaps import CareGap, GapEvidence, GapState
 from gaps.measures import oids
+from gaps.schedule import STALE_FUNC, STALE_NAME, ensure_nightly_schedule
 from gaps.services import evaluate_measures
 from gaps.sync import flag_stale_completions
 from gaps.workflow import (
@@ -119,3 +122,14 @@ def test_completed_gaps_without_documentation_become_a_coordination_follow_up(
     assert stale.history.latest("history_date").history_user == system_user
     assert not recent.needs_coordination
     assert flag_stale_completions(today=today) == 0  # flagged once
+
+
+def test_the_14_day_rule_runs_daily_through_the_task_queue(patient_a, agent_a):
+    ensure_nightly_schedule()
+    assert Schedule.objects.get(name=STALE_NAME).func == STALE_FUNC
+    gap = CareGapFactory(patient=patient_a, state=GapState.SCHEDULED)
+    mark_completed(gap, actor=agent_a, completed_on=dt.date.today() - dt.timedelta(days=20))
+    task_id = async_task(STALE_FUNC, sync=True)
+    assert result(task_id) == 1
+    gap.refresh_from_db()
+    assert gap.needs_coordination
