@@ -112,7 +112,10 @@ class CareGapAdmin(PhiAdminMixin, ScopedAdmin):
     list_filter = (MeasureFilter, "state", DueFilter, SourceFilter, "needs_coordination")
     search_fields = ("=patient__mrn",)  # switches the box on; get_search_results does the work
     search_help_text = "Exact MRN or payer member id."
-    ordering = ("next_step_due", "id")
+    # Organization first: with a user's organizations as an IN (...) filter, only an order that
+    # starts with the organization reads the (organization, ..., next_step_due, id) indexes in
+    # order; ordering by due date alone sorts every gap of the client (1.4 s at 500,000 gaps).
+    ordering = ("organization_id", "next_step_due", "id")
     list_select_related = ("patient", "owner")
     change_form_template = "admin/gaps/caregap/change_form.html"
     fields = (
