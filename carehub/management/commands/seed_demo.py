@@ -1,6 +1,6 @@
 """Deterministic demo data: two client organizations, their sites, providers, payer programs,
-synthetic patients (Faker, fixed seed), their consents and contact preferences, and one demo user
-per role per organization. It lives in the project app because it draws on every app.
+synthetic patients (Faker, fixed seed), their consents, contact preferences and care gaps, and one
+demo user per role per organization. It lives in the project app because it draws on every app.
 
 Refuses to run with DEBUG off: demo users with a known password must never reach production.
 """
@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from consent.demo import seed_demo_contact
+from gaps.demo import seed_demo_gaps
 from patients.demo import DEMO_ORGANIZATIONS, seed_demo
 from patients.models import Organization
 
@@ -36,6 +37,7 @@ class Command(BaseCommand):
                     slug__in=[spec["slug"] for spec in DEMO_ORGANIZATIONS]
                 )
                 consents, preferences = seed_demo_contact(list(organizations))
+                gaps = seed_demo_gaps(list(organizations))
         if report.already_seeded:
             self.stdout.write("Demo data already present; nothing changed.")
         else:
@@ -43,7 +45,7 @@ class Command(BaseCommand):
                 self.style.SUCCESS(
                     f"Created {len(DEMO_ORGANIZATIONS)} organizations, "
                     f"{report.patients} patients ({consents} consents, {preferences} contact "
-                    f"preferences) and {len(report.users)} demo users."
+                    f"preferences, {gaps} care gaps) and {len(report.users)} demo users."
                 )
             )
         self.stdout.write(f"Demo users (password {settings.CAREHUB_DEMO_PASSWORD!r}):")
