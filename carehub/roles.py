@@ -35,7 +35,7 @@ _GAPS_WORK = {
     "gaps.caregap": {"view", "change"},
     "gaps.gapevidence": {"view", "add"},
 }
-_GAPS_DECIDE = {**_GAPS_WORK, "gaps.caregap": {"view", "change", "review"}}
+_GAPS_DECIDE = {**_GAPS_WORK, "gaps.caregap": {"view", "change", "review", "add"}}
 _GAP_LISTS = {"gaps.gaplistimport": {"view", "add"}}
 _RUNS_READ = {"gaps.evaluationrun": {"view"}, "patients.importrun": {"view"}}
 # Consents and preferences change only through consent.services (the staff forms check these).

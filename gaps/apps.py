@@ -12,3 +12,7 @@ class GapsConfig(AppConfig):
         # After every migrate: the measure catalogue rows and the nightly evaluation schedule
         # exist exactly once (both idempotent).
         post_migrate.connect(schedule.sync_after_migrate, sender=self)
+
+        from gaps.gap_admin import register_patient_panel
+
+        register_patient_panel()

@@ -17,10 +17,12 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from audit.models import AccessLog
 from audit.services import log_access
@@ -38,6 +40,7 @@ from gaps.care_gaps import (
 from gaps.gap_lists import LIST_KINDS, apply_gap_list, parse_gap_list, receive_gap_list
 from gaps.measures import MEASURE_CODES
 from patients.models import Patient
+from patients.selectors import organizations_for, patients_for
 
 
 class MeasureFilter(admin.SimpleListFilter):
@@ -140,11 +143,45 @@ class CareGapAdmin(PhiAdminMixin, ScopedAdmin):
     )
     readonly_fields = fields
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # the page is read-only; transitions have their own forms
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """A gap staff found themselves: the patient by MRN, the measure, the year, why."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = OpenGapForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            patient = patients_for(request.user).filter(mrn=data["mrn"]).first()
+            if patient is None:
+                form.add_error("mrn", "No patient with this MRN in your organizations")
+            else:
+                try:
+                    gap = workflow.open_gap(
+                        patient,
+                        measure_code=data["measure"],
+                        actor=request.user,
+                        reason=data["reason"],
+                        year=data["year"],
+                        due_date=data["due_date"],
+                        missing=data["missing"],
+                    )
+                except DomainError as error:
+                    form.add_error(None, str(error))
+                else:
+                    messages.success(request, f"Gap #{gap.pk} opened.")
+                    return redirect("admin:gaps_caregap_change", gap.pk)
+        return TemplateResponse(
+            request,
+            "admin/gaps/caregap/transition_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": "Open a care gap",
+                "form": form,
+            },
+        )
 
     @admin.display(description="gap", ordering="id")
     def gap(self, gap: CareGap) -> str:
@@ -270,6 +307,21 @@ class CareGapAdmin(PhiAdminMixin, ScopedAdmin):
 
 
 # -- one small form per transition ------------------------------------------------------------
+
+
+class OpenGapForm(forms.Form):
+    mrn = forms.CharField(max_length=64, label="Patient MRN")
+    measure = forms.ChoiceField(choices=[(code, code) for code in MEASURE_CODES])
+    year = forms.IntegerField(
+        min_value=2000,
+        max_value=2100,
+        initial=lambda: timezone.now().year,
+        label="Measurement year",
+    )
+    due_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    missing = forms.CharField(max_length=200, required=False, label="What is missing")
+    reason = forms.CharField(max_length=200, label="Why (what shows it is due)")
+
 
 LABELS = {
     "start_review": "Start records review",
@@ -425,8 +477,6 @@ class GapListImportAdmin(ScopedAdmin):
     def add_view(self, request, form_url="", extra_context=None):
         if not self.has_add_permission(request):
             raise PermissionDenied
-        from patients.selectors import organizations_for
-
         form = GapListUploadForm(
             request.POST if request.method == "POST" else None,
             request.FILES or None,
@@ -486,3 +536,19 @@ class GapListImportAdmin(ScopedAdmin):
                 "rows": rows,
             },
         )
+
+
+def gaps_panel(request, patient) -> SafeString:
+    """The patient page's list of this patient's care gaps, newest period first."""
+    if not request.user.has_perm("gaps.view_caregap"):
+        return SafeString("")
+    gaps = CareGap.objects.filter(patient_id=patient.pk).order_by("-period_end", "measure_code")
+    return render_to_string(
+        "admin/gaps/caregap/patient_panel.html", {"gaps": gaps[:50]}, request=request
+    )
+
+
+def register_patient_panel() -> None:
+    from patients.admin import register_patient_panel as register
+
+    register(gaps_panel)

@@ -29,9 +29,19 @@ from django.utils import timezone
 
 from carehub.errors import Conflict, DomainError, NotAllowed
 from carehub.history import save_with_history
-from gaps.care_gaps import CareGap, GapEvidence, GapState, NextStep, NotAGapReason
-from gaps.measures import pick_version
+from gaps.care_gaps import (
+    CareGap,
+    GapEvidence,
+    GapSource,
+    GapState,
+    NextStep,
+    NotAGapReason,
+    SourceKind,
+)
+from gaps.measures import MEASURE_CODES, pick_version
 from gaps.measures.windows import closure_window
+from gaps.services import sync_catalogue
+from gaps.sync import MEASURE_WEIGHTS
 
 S = GapState
 
@@ -250,6 +260,62 @@ def check_service_date(gap: CareGap, service_date: dt.date | None) -> None:
 
 
 # -- the transitions --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def open_gap(
+    patient,
+    *,
+    measure_code: str,
+    actor,
+    reason: str,
+    year: int | None = None,
+    due_date: dt.date | None = None,
+    missing: str = "",
+) -> CareGap:
+    """A gap staff found themselves (source: manual); one per patient, measure and period."""
+    reason = _require(reason, "A reason (what shows the service is due)")
+    if measure_code not in MEASURE_CODES:
+        raise DomainError(f"Unknown measure {measure_code!r}; known: {', '.join(MEASURE_CODES)}")
+    year = year or today().year
+    start, end = dt.date(year, 1, 1), dt.date(year, 12, 31)
+    existing = CareGap.objects.filter(
+        patient=patient, measure_code=measure_code, period_start=start, period_end=end
+    ).first()
+    if existing is not None:
+        raise Conflict(f"This patient already has a {measure_code} gap for {year}: #{existing.pk}")
+    definition, _ = pick_version(measure_code, year)
+    step, days = NEXT_STEP[S.IDENTIFIED]
+    gap = CareGap(
+        organization_id=patient.organization_id,
+        patient=patient,
+        measure_code=measure_code,
+        measure=sync_catalogue()[definition.key],
+        period_start=start,
+        period_end=end,
+        primary_source=SourceKind.MANUAL,
+        state=S.IDENTIFIED,
+        state_changed_at=timezone.now(),
+        next_step=step,
+        next_step_due=today() + dt.timedelta(days=days),
+        due_date=due_date or end,
+        missing=missing[:200],
+        measure_weight=MEASURE_WEIGHTS.get(measure_code, 1),
+    )
+    save_with_history(gap, actor=actor, reason=reason)
+    save_with_history(
+        GapSource(
+            gap=gap,
+            kind=SourceKind.MANUAL,
+            name=actor.get_username()[:100],
+            due_date=gap.due_date,
+            missing=gap.missing,
+            reported_at=timezone.now(),
+        ),
+        actor=actor,
+        reason=reason,
+    )
+    return gap
 
 
 @transaction.atomic
