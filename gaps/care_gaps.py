@@ -40,6 +40,10 @@ OPEN_STATES = frozenset(
 )
 
 
+# A completed service waits this long for its documentation before a coordinator follows up.
+DOCUMENTATION_DAYS = 14
+
+
 class NextStep(models.TextChoices):
     REVIEW_RECORDS = "review_records", "Review the records"
     FIRST_OUTREACH = "first_outreach", "First contact attempt"

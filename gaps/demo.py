@@ -13,9 +13,8 @@ from django.utils import timezone
 
 from carehub.history import bulk_create_with_history, get_system_user
 from gaps.care_gaps import CareGap, GapEvidence, GapSource, GapState, SourceKind
-from gaps.measures import pick_version
+from gaps.measures import MEASURE_WEIGHTS, pick_version
 from gaps.services import sync_catalogue
-from gaps.sync import MEASURE_WEIGHTS
 from gaps.workflow import NEXT_STEP
 from patients.models import Organization, Patient
 

@@ -32,10 +32,9 @@ from django.utils import timezone
 from carehub.errors import DomainError
 from carehub.history import bulk_create_with_history, save_with_history
 from gaps.care_gaps import CareGap, GapListImport, GapSource, GapState, NextStep, SourceKind
-from gaps.measures import MEASURE_CODES, pick_version
+from gaps.measures import MEASURE_CODES, MEASURE_WEIGHTS, pick_version
 from gaps.models import MeasureResult
 from gaps.services import sync_catalogue
-from gaps.sync import MEASURE_WEIGHTS
 from patients.models import Patient
 
 HEDIS_ANALOGUES = {

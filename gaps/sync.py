@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from carehub.history import bulk_create_with_history, bulk_update_with_history, get_system_user
 from gaps.care_gaps import (
+    DOCUMENTATION_DAYS,
     OPEN_STATES,
     CareGap,
     GapEvidence,
@@ -29,18 +30,9 @@ from gaps.care_gaps import (
     NotAGapReason,
     SourceKind,
 )
+from gaps.measures import MEASURE_WEIGHTS
 from gaps.models import Measure, MeasureResult
 
-MEASURE_WEIGHTS = {
-    "CMS122": 3,
-    "CMS165": 3,
-    "CMS130": 2,
-    "CMS125": 2,
-    "CMS124": 2,
-    "CMS117": 2,
-    "AWV": 1,
-}
-DOCUMENTATION_DAYS = 14
 COORDINATION_DAYS = 2
 
 
@@ -59,7 +51,9 @@ def _evidence_of(result: MeasureResult, criteria: str) -> list[dict]:
 
 
 def _engine_evidence(gap: CareGap, result: MeasureResult, actor, now, kind: str) -> GapEvidence:
-    found = _evidence_of(result, kind) or result.evidence[:1]
+    # An inverse measure (CMS122) closes when its numerator finds nothing: no record to cite, so
+    # the result itself is the evidence.
+    found = _evidence_of(result, kind)
     first = found[0] if found else {}
     service_date = None
     if first.get("date"):

@@ -30,6 +30,7 @@ from django.utils import timezone
 from carehub.errors import Conflict, DomainError, NotAllowed
 from carehub.history import save_with_history
 from gaps.care_gaps import (
+    DOCUMENTATION_DAYS,
     CareGap,
     GapEvidence,
     GapSource,
@@ -38,10 +39,9 @@ from gaps.care_gaps import (
     NotAGapReason,
     SourceKind,
 )
-from gaps.measures import MEASURE_CODES, pick_version
+from gaps.measures import MEASURE_CODES, MEASURE_WEIGHTS, pick_version
 from gaps.measures.windows import closure_window
 from gaps.services import sync_catalogue
-from gaps.sync import MEASURE_WEIGHTS
 
 S = GapState
 
@@ -91,7 +91,6 @@ NEXT_STEP = {
     S.COMPLETED: (NextStep.OBTAIN_DOCUMENTATION, 14),
     S.NEEDS_REVIEW: (NextStep.COORDINATOR_REVIEW, 2),
 }
-DOCUMENTATION_DAYS = 14
 
 
 def allowed_transition(gap: CareGap, service: str, user=None) -> Transition | None:

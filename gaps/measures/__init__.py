@@ -5,6 +5,16 @@ from __future__ import annotations
 from gaps.measures.base import Criterion, MeasureDefinition, RecordRules
 from gaps.measures.catalogue import MEASURES
 
+# Priority weight of a measure's gaps in worklists (outcome measures above screenings).
+MEASURE_WEIGHTS = {
+    "CMS122": 3,
+    "CMS165": 3,
+    "CMS130": 2,
+    "CMS125": 2,
+    "CMS124": 2,
+    "CMS117": 2,
+    "AWV": 1,
+}
 INVERSE_MEASURES = frozenset(m.cms for m in MEASURES if m.inverse)
 MEASURE_CODES = tuple(dict.fromkeys(m.cms for m in MEASURES))
 
@@ -45,6 +55,7 @@ __all__ = [
     "INVERSE_MEASURES",
     "MEASURES",
     "MEASURE_CODES",
+    "MEASURE_WEIGHTS",
     "Criterion",
     "MeasureDefinition",
     "RecordRules",
