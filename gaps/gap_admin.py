@@ -431,7 +431,7 @@ class GapListUploadForm(forms.Form):
 
 
 @admin.register(GapListImport)
-class GapListImportAdmin(ScopedAdmin):
+class GapListImportAdmin(PhiAdminMixin, ScopedAdmin):
     selector = selectors.gap_list_imports_for
     list_display = (
         "__str__",
@@ -525,6 +525,7 @@ class GapListImportAdmin(ScopedAdmin):
         if record.status == GapListImport.Status.PREVIEWED:
             record = GapListImport.objects.get(pk=record.pk)  # with the file content
             rows = parse_gap_list(bytes(record.content), record.organization).rows[:50]
+        log_access(request, [record], action=AccessLog.Action.VIEW)
         return TemplateResponse(
             request,
             "admin/gaps/gaplistimport/preview.html",
