@@ -51,10 +51,10 @@ class ReadOnlyScopedAdmin(PhiAdminMixin, ScopedAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
-
-def _patient_link(row) -> SafeString:
-    url = reverse("admin:patients_patient_change", args=[row.patient_id])
-    return format_html('<a href="{}">{}</a>', url, row.patient.mrn)
+    @admin.display(description="patient (MRN)")
+    def patient_mrn(self, row) -> SafeString:
+        url = reverse("admin:patients_patient_change", args=[row.patient_id])
+        return format_html('<a href="{}">{}</a>', url, row.patient.mrn)
 
 
 @admin.register(Consent)
@@ -76,10 +76,6 @@ class ConsentAdmin(ReadOnlyScopedAdmin):
     search_fields = ("=patient__mrn",)
     search_help_text = "Exact MRN."
 
-    @admin.display(description="patient (MRN)")
-    def patient_mrn(self, consent: Consent) -> SafeString:
-        return _patient_link(consent)
-
 
 @admin.register(BlockedSend)
 class BlockedSendAdmin(ReadOnlyScopedAdmin):
@@ -97,10 +93,6 @@ class BlockedSendAdmin(ReadOnlyScopedAdmin):
     list_filter = ("channel", "content_class")
     search_fields = ("=patient__mrn",)
 
-    @admin.display(description="patient (MRN)")
-    def patient_mrn(self, row: BlockedSend) -> SafeString:
-        return _patient_link(row)
-
 
 @admin.register(InboundSms)
 class InboundSmsAdmin(ReadOnlyScopedAdmin):
@@ -108,10 +100,6 @@ class InboundSmsAdmin(ReadOnlyScopedAdmin):
     list_display = ("received_at", "patient_mrn", "keyword", "from_number", "reply", "organization")
     list_filter = ("keyword",)
     search_fields = ("=patient__mrn", "=from_number")
-
-    @admin.display(description="patient (MRN)")
-    def patient_mrn(self, row: InboundSms) -> SafeString:
-        return _patient_link(row)
 
 
 @admin.register(SelfServiceLink)
@@ -127,10 +115,6 @@ class SelfServiceLinkAdmin(ReadOnlyScopedAdmin):
         "revoked_at",
     )
     search_fields = ("=patient__mrn",)
-
-    @admin.display(description="patient (MRN)")
-    def patient_mrn(self, row: SelfServiceLink) -> SafeString:
-        return _patient_link(row)
 
 
 @admin.register(ContactPreference)
@@ -149,10 +133,6 @@ class ContactPreferenceAdmin(ReadOnlyScopedAdmin):
     list_filter = ("portal_only", "do_not_contact", "path")
     search_fields = ("=patient__mrn",)
     search_help_text = "Exact MRN."
-
-    @admin.display(description="patient (MRN)")
-    def patient_mrn(self, row: ContactPreference) -> SafeString:
-        return _patient_link(row)
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
@@ -237,10 +217,11 @@ class ContactPreferenceAdmin(ReadOnlyScopedAdmin):
                 return redirect("admin:patients_patient_change", patient.pk)
         return self._render(
             request,
-            "admin/consent/preferences_form.html",
+            "admin/consent/patient_form.html",
             patient,
             "Change contact preferences",
             form=form,
+            submit_label="Save preferences",
         )
 
     def record_consent_view(self, request, patient_id: int):
@@ -274,7 +255,12 @@ class ContactPreferenceAdmin(ReadOnlyScopedAdmin):
                 messages.success(request, "Consent recorded.")
                 return redirect("admin:patients_patient_change", patient.pk)
         return self._render(
-            request, "admin/consent/consent_form.html", patient, "Record a consent", form=form
+            request,
+            "admin/consent/patient_form.html",
+            patient,
+            "Record a consent",
+            form=form,
+            submit_label="Record consent",
         )
 
     def self_service_link_view(self, request, patient_id: int):

@@ -120,6 +120,31 @@ def _aware(at: dt.datetime | None, name: str = "at") -> dt.datetime:
     return at
 
 
+def _locked_consent(patient: Patient, kind: str, proxy_name: str, *, actor, path: str) -> Consent:
+    """The patient's consent of this kind, locked (after the preference-row lock), or a new one."""
+    lock_preferences(patient, actor=actor, path=path)
+    proxy_name = proxy_name.strip()
+    return Consent.objects.select_for_update().filter(
+        patient_id=patient.pk, kind=kind, proxy_name=proxy_name
+    ).first() or Consent(
+        organization_id=patient.organization_id,
+        patient_id=patient.pk,
+        kind=kind,
+        proxy_name=proxy_name,
+    )
+
+
+def _set_state(consent: Consent, *, status, method, actor, path, at, expires_at, evidence) -> None:
+    consent.status = status
+    consent.method = method
+    consent.captured_by = _captured_by(actor, method)
+    consent.path = path
+    consent.effective_at = at
+    consent.expires_at = expires_at
+    consent.evidence = evidence.strip()[:300]
+    consent.changed_at = timezone.now()
+
+
 @transaction.atomic
 def grant_consent(
     patient: Patient,
@@ -145,25 +170,17 @@ def grant_consent(
         )
     if expires_at is not None and _aware(expires_at, "expires_at") <= at:
         raise DomainError("The consent would expire before it takes effect")
-    lock_preferences(patient, actor=actor, path=path)
-    consent = (
-        Consent.objects.select_for_update()
-        .filter(patient_id=patient.pk, kind=kind, proxy_name=proxy_name.strip())
-        .first()
-    ) or Consent(
-        organization_id=patient.organization_id,
-        patient_id=patient.pk,
-        kind=kind,
-        proxy_name=proxy_name.strip(),
+    consent = _locked_consent(patient, kind, proxy_name, actor=actor, path=path)
+    _set_state(
+        consent,
+        status=Consent.Status.GRANTED,
+        method=method,
+        actor=actor,
+        path=path,
+        at=at,
+        expires_at=expires_at,
+        evidence=evidence,
     )
-    consent.status = Consent.Status.GRANTED
-    consent.method = method
-    consent.captured_by = _captured_by(actor, method)
-    consent.path = path
-    consent.effective_at = at
-    consent.expires_at = expires_at
-    consent.evidence = evidence[:300]
-    consent.changed_at = timezone.now()
     _save(consent, actor=actor, reason=reason or f"Granted ({consent.get_method_display()})")
     return consent
 
@@ -186,29 +203,19 @@ def revoke_consent(
     path = path or _default_path(actor, method)
     _check_consent_input(kind, method, proxy_name, actor, path)
     _check_actor(patient, actor, path)
-    lock_preferences(patient, actor=actor, path=path)
-    consent = (
-        Consent.objects.select_for_update()
-        .filter(patient_id=patient.pk, kind=kind, proxy_name=proxy_name.strip())
-        .first()
-    )
-    if consent is not None and consent.status == Consent.Status.REVOKED:
+    consent = _locked_consent(patient, kind, proxy_name, actor=actor, path=path)
+    if consent.status == Consent.Status.REVOKED:
         return consent  # already revoked (a repeated STOP): nothing changes
-    if consent is None:
-        consent = Consent(
-            organization_id=patient.organization_id,
-            patient_id=patient.pk,
-            kind=kind,
-            proxy_name=proxy_name.strip(),
-        )
-    consent.status = Consent.Status.REVOKED
-    consent.method = method
-    consent.captured_by = _captured_by(actor, method)
-    consent.path = path
-    consent.effective_at = at
-    consent.expires_at = None
-    consent.evidence = evidence.strip()[:300]
-    consent.changed_at = timezone.now()
+    _set_state(
+        consent,
+        status=Consent.Status.REVOKED,
+        method=method,
+        actor=actor,
+        path=path,
+        at=at,
+        expires_at=None,
+        evidence=evidence,
+    )
     _save(consent, actor=actor, reason=reason or f"Revoked ({consent.get_method_display()})")
     return consent
 

@@ -505,6 +505,7 @@ class GapListImportAdmin(PhiAdminMixin, ScopedAdmin):
                 **self.admin_site.each_context(request),
                 "opts": self.model._meta,
                 "title": "Upload a gap list",
+                "submit_label": "Preview",
                 "form": form,
             },
         )
