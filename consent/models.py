@@ -189,6 +189,7 @@ class InboundSms(models.Model):
     history = HistoricalRecords()
 
     class Meta:
+        verbose_name = "inbound text"
         ordering = ["-received_at", "-id"]
         indexes = [models.Index(fields=["organization", "-received_at"])]
 
