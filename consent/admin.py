@@ -26,7 +26,7 @@ from carehub.admin_base import PhiAdminMixin, ScopedAdmin
 from carehub.errors import DomainError
 from consent import selectors, services
 from consent.forms import ConsentForm, StaffPreferenceForm
-from consent.links import create_self_service_link
+from consent.links import create_self_service_link, revoke_self_service_link
 from consent.models import (
     BlockedSend,
     ChangePath,
@@ -115,6 +115,18 @@ class SelfServiceLinkAdmin(ReadOnlyScopedAdmin):
         "revoked_at",
     )
     search_fields = ("=patient__mrn",)
+    actions = ["revoke"]
+
+    @admin.action(description="Revoke the selected links", permissions=["revoke"])
+    def revoke(self, request, queryset):
+        links = list(queryset)
+        for link in links:
+            revoke_self_service_link(link, actor=request.user)
+        self.message_user(request, f"{len(links)} link(s) revoked; they open nothing now.")
+
+    def has_revoke_permission(self, request) -> bool:
+        # Whoever may hand a patient a link may take it back.
+        return request.user.has_perm("consent.add_selfservicelink")
 
 
 @admin.register(ContactPreference)

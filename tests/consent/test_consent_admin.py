@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AccessLog
+from consent.links import create_self_service_link
 from consent.models import Consent, ContactPreference, SelfServiceLink
 from consent.services import grant_consent, update_preferences
 
@@ -177,3 +178,20 @@ def test_the_patient_form_says_why_a_phone_number_cannot_be_used(client, agent_a
     assert client.post(url, data).status_code == 302
     patient_a.refresh_from_db()
     assert patient_a.phone == "(617) 555-0188"
+
+
+def test_staff_revoke_a_link_and_it_opens_nothing(client, agent_a, auditor_a, patient_a):
+    link, token = create_self_service_link(patient_a, actor=agent_a)
+    changelist = reverse("admin:consent_selfservicelink_changelist")
+    client.force_login(auditor_a)
+    client.post(changelist, {"action": "revoke", "_selected_action": [link.pk]})
+    link.refresh_from_db()
+    assert link.revoked_at is None  # auditors cannot
+
+    client.force_login(agent_a)
+    client.post(changelist, {"action": "revoke", "_selected_action": [link.pk]})
+    link.refresh_from_db()
+    assert link.revoked_at is not None
+    assert link.history.latest("history_date").history_user == agent_a
+    client.logout()
+    assert client.get(reverse("consent:self-service", args=[token])).status_code == 404
