@@ -14,8 +14,8 @@ after planning still wins. The rules (domain.md 3.2), each a stable reason code:
 - e-mail needs e-mail consent in force and an address (`no_email_consent`, `no_email_address`);
 - portal messages need portal enrollment (`no_portal_enrollment`), letters an address
   (`no_postal_address`);
-- automated channels (portal, SMS, e-mail, voice) only 08:00-21:00 in the patient's time zone
-  (`quiet_hours`);
+- automated channels (portal, SMS, e-mail, voice) and agents' calls only 08:00-21:00 in the
+  patient's time zone (`quiet_hours`; the TCPA calling hours bind a person dialling too);
 - automated channels and agent calls only inside the patient's preferred days and hours when
   they gave them (`outside_preferred_window`).
 A decision lists every reason that applies, in the order of REASONS, so the agent sees all of
@@ -69,12 +69,14 @@ REASONS: dict[str, str] = {
     "no_email_address": "There is no e-mail address on file.",
     "no_postal_address": "There is no postal address on file.",
     "unknown_timezone": "The patient's time zone is not a known time zone.",
-    "quiet_hours": "Automated contact is allowed only 08:00-21:00 in the patient's time zone.",
+    "quiet_hours": "Contact is allowed only 08:00-21:00 in the patient's time zone.",
     "outside_preferred_window": "It is outside the days and hours the patient prefers.",
 }
 
 AUTOMATED_CHANNELS = frozenset({Channel.PORTAL, Channel.SMS, Channel.EMAIL, Channel.VOICE})
 WINDOWED_CHANNELS = AUTOMATED_CHANNELS | {Channel.PHONE}
+# Reasons that only say "not now": a planned send waits for the next allowed time instead.
+TIME_REASONS = frozenset({"quiet_hours", "outside_preferred_window"})
 QUIET_HOURS_END = dt.time(21, 0)
 QUIET_HOURS_START = dt.time(8, 0)
 _CHANNEL_CONSENT = {
@@ -88,6 +90,16 @@ _CONSENT_KINDS_THAT_GATE = {kind for kind, _ in _CHANNEL_CONSENT.values()}
 
 class PolicyInputError(DomainError):
     pass
+
+
+class ContactRefused(DomainError):
+    """The policy says no; `reasons` are its codes (the message lists them for a person)."""
+
+    status_code = 409
+
+    def __init__(self, message: str, reasons: list[str]):
+        super().__init__(message)
+        self.reasons = list(reasons)
 
 
 @dataclass(frozen=True)
@@ -215,7 +227,7 @@ def decide(facts: ContactFacts, *, channel: str, content_class: str, at: dt.date
             found.add("unknown_timezone")
         else:
             local = at.astimezone(zone)
-            if channel in AUTOMATED_CHANNELS and not (
+            if not (
                 QUIET_HOURS_START <= local.time() < QUIET_HOURS_END
             ):
                 found.add("quiet_hours")

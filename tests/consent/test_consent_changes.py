@@ -159,12 +159,16 @@ def test_unknown_channel_or_content_class_is_an_error_not_allowed(patient_a):
         )
 
 
-def test_agent_calls_are_not_tcpa_automated_but_follow_the_window(patient_a, agent_a):
+def test_agent_calls_are_not_tcpa_automated_but_follow_calling_hours_and_the_window(
+    patient_a, agent_a
+):
     late_evening = dt.datetime(2026, 11, 25, 2, 30, tzinfo=dt.UTC)  # 21:30 Tuesday in Boston
     call = check_contact(patient_a, channel="phone", content_class="general", at=late_evening)
     sms = check_contact(patient_a, channel="sms", content_class="general", at=late_evening)
-    assert call.allowed
+    assert call.reasons == ["quiet_hours"]  # no TCPA consent needed, but 08:00-21:00 binds
     assert set(sms.reasons) == {"no_tcpa_consent", "quiet_hours"}
+    afternoon = late_evening - dt.timedelta(hours=6)
+    assert check_contact(patient_a, channel="phone", content_class="general", at=afternoon).allowed
 
     update_preferences(
         patient_a,
@@ -174,7 +178,7 @@ def test_agent_calls_are_not_tcpa_automated_but_follow_the_window(patient_a, age
         contact_start=dt.time(9),
         contact_end=dt.time(12),
     )
-    call = check_contact(patient_a, channel="phone", content_class="general", at=late_evening)
+    call = check_contact(patient_a, channel="phone", content_class="general", at=afternoon)
     assert call.reasons == ["outside_preferred_window"]
 
 

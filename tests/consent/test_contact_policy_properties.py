@@ -112,8 +112,8 @@ def expected(patient, preference, consents, channel, content, at) -> set[str]:
 
     zone = (preference and preference["timezone"]) or patient["timezone"]
     local = at.astimezone(ZoneInfo(zone))
-    # Automated contact only between 08:00 and 21:00 in the patient's time zone.
-    if channel in ("portal", "sms", "email", "voice") and not 8 <= local.hour < 21:
+    # Automated contact and agents' calls only between 08:00 and 21:00 in the patient's zone.
+    if channel in ("portal", "sms", "email", "voice", "phone") and not 8 <= local.hour < 21:
         reasons.add("quiet_hours")
     # ... and inside their preferred window when they gave one; agents' calls too.
     if channel in ("portal", "sms", "email", "voice", "phone") and preference:
