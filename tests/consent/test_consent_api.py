@@ -1,7 +1,10 @@
 """The consent API: reads and preference changes, scoped and logged like admin."""
 
+import datetime as dt
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import AccessLog
 from consent.models import ContactPreference
@@ -17,12 +20,14 @@ def _url(name, patient):
 def test_reads_return_consents_preferences_and_decisions(client, agent_a, patient_a):
     grant_consent(patient_a, kind="email", method="written_form", actor=agent_a)
     client.force_login(agent_a)
+    # A decision after the grant: tomorrow, mid-afternoon in UTC.
+    tomorrow_afternoon = (timezone.now() + dt.timedelta(days=1)).replace(hour=17, minute=0)
 
     consents = client.get(_url("patient-consents", patient_a)).json()
     preferences = client.get(_url("patient-preferences", patient_a)).json()
     decisions = client.get(
         _url("patient-contact-decisions", patient_a),
-        {"content_class": "clinical", "at": "2026-11-24T17:00:00+00:00"},
+        {"content_class": "clinical", "at": tomorrow_afternoon.isoformat()},
     ).json()
 
     assert [(c["kind"], c["status"], c["in_force"]) for c in consents] == [

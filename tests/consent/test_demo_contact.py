@@ -2,6 +2,7 @@ import datetime as dt
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from consent.models import Consent, ContactPreference
 from consent.policy import check_contacts
@@ -17,7 +18,12 @@ def test_demo_patients_show_every_kind_of_contact_decision(settings):
     assert Consent.objects.filter(kind="sms_tcpa").count() > 100
     assert ContactPreference.objects.filter(do_not_contact=True).exists()
     assert ContactPreference.objects.filter(portal_only=True).exists()
-    tuesday_noon_eastern = dt.datetime(2026, 11, 24, 17, 0, tzinfo=dt.UTC)
+    # The next Tuesday, noon Eastern: after every demo consent was captured, inside quiet hours.
+    now = timezone.now()
+    days_to_tuesday = (1 - now.weekday()) % 7 or 7
+    tuesday_noon_eastern = (now + dt.timedelta(days=days_to_tuesday)).replace(
+        hour=17, minute=0, second=0, microsecond=0
+    )
     decisions = check_contacts(
         Patient.objects.all(), channel="sms", content_class="general", at=tuesday_noon_eastern
     )

@@ -8,6 +8,11 @@ from gaps.care_gaps import CareGap, GapState, NextStep, SourceKind
 from gaps.services import sync_catalogue
 from gaps.workflow import NEXT_STEP
 
+# The factories' gaps belong to measurement year 2026; tests that work such a gap through its
+# lifecycle stand their clock inside that year with `pytest.mark.time_machine(IN_MEASUREMENT_YEAR)`,
+# so they pass on any real day.
+IN_MEASUREMENT_YEAR = dt.datetime(2026, 6, 16, 15, 0, tzinfo=dt.UTC)
+
 
 def measure(cms: str = "CMS130", version: str = "MP2026"):
     return sync_catalogue()[(cms, version)]
@@ -36,4 +41,4 @@ class CareGapFactory(DjangoModelFactory):
     )
 
 
-__all__ = ["CareGapFactory", "NextStep", "measure"]
+__all__ = ["IN_MEASUREMENT_YEAR", "CareGapFactory", "NextStep", "measure"]

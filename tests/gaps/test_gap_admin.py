@@ -5,17 +5,16 @@ import datetime as dt
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from django.utils import timezone
 
 from audit.models import AccessLog
 from gaps.care_gaps import CareGap, GapEvidence, GapListImport, GapState
 from tests.conftest import PERSONAS_OF_ORG_A
-from tests.gaps.factories import CareGapFactory
+from tests.gaps.factories import IN_MEASUREMENT_YEAR, CareGapFactory
 from tests.patients.factories import PatientFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.time_machine(IN_MEASUREMENT_YEAR, tick=True)]
 CHANGELIST = reverse("admin:gaps_caregap_changelist")
-TODAY = timezone.localdate()
+TODAY = IN_MEASUREMENT_YEAR.date()
 
 
 def _change(gap):

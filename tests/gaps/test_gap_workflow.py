@@ -9,19 +9,18 @@ import datetime as dt
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from carehub.errors import Conflict, DomainError, NotAllowed
 from gaps.care_gaps import OPEN_STATES, CareGap, GapEvidence, GapState
 from gaps.workflow import BY_SERVICE, SERVICES, TRANSITIONS, close_gap, mark_not_a_gap
-from tests.gaps.factories import CareGapFactory
+from tests.gaps.factories import IN_MEASUREMENT_YEAR, CareGapFactory
 from tests.patients.factories import PatientFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.time_machine(IN_MEASUREMENT_YEAR, tick=True)]
 STATES = list(GapState.values)
-TODAY = timezone.localdate()
+TODAY = IN_MEASUREMENT_YEAR.date()
 IN_WINDOW = TODAY - dt.timedelta(days=20)
 
 
