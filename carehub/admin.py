@@ -4,12 +4,21 @@ from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.contrib.auth.models import Group
+from django.utils.html import escape
 from simple_history.admin import SimpleHistoryAdmin
 
+from carehub import roles
 from carehub.admin_base import ScopedAdmin
+from carehub.errors import DomainError
 from carehub.models import User
 from carehub.selectors import users_for
-from carehub.services import set_organizations
+from carehub.services import (
+    check_roles,
+    held_organization_ids,
+    may_manage_user,
+    set_organizations,
+    set_roles,
+)
 from patients.models import Organization
 from patients.selectors import organizations_for
 
@@ -28,6 +37,18 @@ class UserAccessForm(forms.ModelForm):
         help_text="Clients whose records this user may work with.",
     )
     change_reason = forms.CharField(max_length=200, help_text="Kept in the user's history.")
+
+    actor: User | None = None  # set by UserAdmin.get_form: who is making the change
+
+    def clean(self):
+        cleaned = super().clean()
+        groups = cleaned.get("groups")
+        if groups is not None and self.actor is not None:
+            try:
+                check_roles(self.instance, {g.name for g in groups}, actor=self.actor)
+            except DomainError as error:
+                self.add_error("groups", str(error))
+        return cleaned
 
 
 class UserCreationWithAccessForm(UserAccessForm, UserCreationForm):
@@ -60,19 +81,46 @@ class UserAdmin(ScopedAdmin, DjangoUserAdmin):
     def roles(self, user: User) -> str:
         return ", ".join(group.name for group in user.groups.all())
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        # A user who also holds another client's organization is read-only here: changing their
+        # password, roles or active flag would reach that client.
+        if not super().has_change_permission(request, obj):
+            return False
+        return obj is None or may_manage_user(request.user, obj)
+
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
+        form.actor = request.user
+        groups_field = form.base_fields.get("groups")
+        # Only a superuser appoints auditors (check_roles refuses it too, with the reason); an
+        # existing auditor's role stays listed so saving the page does not drop it.
+        if (
+            groups_field is not None
+            and not request.user.is_superuser
+            and (obj is None or not obj.groups.filter(name=roles.AUDITOR).exists())
+        ):
+            groups_field.queryset = groups_field.queryset.exclude(name=roles.AUDITOR)
         manageable = organizations_for(request.user)
         form.base_fields["organizations"].queryset = manageable
         # A new user outside every organization the administrator manages would vanish from view.
         form.base_fields["organizations"].required = obj is None and not request.user.is_superuser
         form.base_fields["organizations"].initial = (
-            list(organizations_for(obj).filter(pk__in=manageable.values("pk"))) if obj else []
+            list(manageable.filter(pk__in=held_organization_ids(obj))) if obj else []
         )
         return form
 
     def save_related(self, request, form, formsets, change):
+        # Roles go through the service (separation of duties, history with the reason), not
+        # through the form's own many-to-many save.
+        groups = form.cleaned_data.pop("groups", None)
         super().save_related(request, form, formsets, change)
+        if groups is not None:
+            set_roles(
+                form.instance,
+                {group.name for group in groups},
+                actor=request.user,
+                reason=form.cleaned_data["change_reason"],
+            )
         set_organizations(
             form.instance,
             form.cleaned_data["organizations"],
@@ -83,7 +131,11 @@ class UserAdmin(ScopedAdmin, DjangoUserAdmin):
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
-        if obj is not None:
+        if obj is not None and not self.has_change_permission(request, obj):
+            # Read-only page: the grants are described, not offered as a form.
+            description = escape(self._access_description(request.user, obj))
+            fieldsets = [*fieldsets, ("Access", {"fields": (), "description": description})]
+        elif obj is not None:
             fieldsets = [*fieldsets, ("Access", {"fields": ("organizations", "change_reason")})]
         if request.user.is_superuser:
             return fieldsets
@@ -99,7 +151,20 @@ class UserAdmin(ScopedAdmin, DjangoUserAdmin):
                 },
             )
             for name, opts in fieldsets
-        ] + [("Access", {"fields": ("organizations",)})]
+        ]
+
+    @staticmethod
+    def _access_description(viewer, user: User) -> str:
+        held = held_organization_ids(user)
+        yours = [org.name for org in organizations_for(viewer).filter(pk__in=held)]
+        others = len(held) - len(yours)
+        text = f"Organizations: {', '.join(yours) or 'none of yours'}"
+        if others:
+            # Another client's name is not this administrator's to know; the count explains
+            # why the page is read-only.
+            text += f", and {others} you do not administer, so only their administrators or a "
+            text += "superuser may change this user"
+        return text + "."
 
     @admin.display(description="changed")
     def changed_fields(self, record) -> str:
