@@ -12,7 +12,9 @@ from carehub.history import (
     bulk_update_with_history,
 )
 from patients.clinical import ClinicalCoding, ClinicalRecord, FhirPatientDetail
+from patients.fhir.reading import read_list, read_object, read_string
 from patients.fhir.resources import (
+    MAX_ID_LENGTH,
     PATIENT_LINK,
     US_CORE_SEX,
     Entry,
@@ -102,62 +104,26 @@ class BundleImport(ResourceMapper):
     # -- patients --
     def _import_patients(self, entries: list[Entry]) -> None:
         parsed = []
+        first_with_id: dict[str, dict] = {}
+        copies: list[tuple[Entry, dict]] = []  # identical copies of a patient (nested bundles)
         for entry in entries:
-            resource = entry.resource
-            label = f"{entry.label} (Patient/{resource.get('id')})"
-            source_id = str(resource.get("id") or "")
-            if not source_id:
-                self.errors.append(f"{label}.id: a Patient needs its FHIR id")
+            label = f"{entry.label} (Patient/{entry.resource.get('id')})"
+            try:
+                row = self._parse_patient(entry)
+            except (EntryError, TimingError) as error:
+                self.errors.append(f"{label}.{error}")
                 continue
-            birth = None
-            if resource.get("birthDate"):
-                try:
-                    point = parse_datetime(resource["birthDate"])
-                except TimingError as error:
-                    self.errors.append(f"{label}.birthDate: {error}")
-                    continue
-                birth = point.local_date
-            mrn = ""
-            for identifier in resource.get("identifier") or []:
-                if _has_code(
-                    identifier.get("type"), "http://terminology.hl7.org/CodeSystem/v2-0203", {"MR"}
-                ) and identifier.get("value"):
-                    mrn = str(identifier["value"])[:64]
-                    break
-            name = (resource.get("name") or [{}])[0] or {}
-            sex_code = ""
-            for extension in resource.get("extension") or []:
-                if isinstance(extension, dict) and extension.get("url") == US_CORE_SEX:
-                    sex_code = str(
-                        extension.get("valueCode")
-                        or (extension.get("valueCoding") or {}).get("code")
-                        or ""
-                    )
-            deceased_at = None
-            if resource.get("deceasedDateTime"):
-                try:
-                    deceased_at = parse_datetime(resource["deceasedDateTime"]).at
-                except TimingError as error:
-                    self.errors.append(f"{label}.deceasedDateTime: {error}")
-                    continue
-            gender = str(resource.get("gender") or "")
-            parsed.append(
-                {
-                    "entry": entry,
-                    "source_id": source_id[:64],
-                    "mrn": mrn or source_id[:64],
-                    "has_mrn": bool(mrn),
-                    "given_name": " ".join(name.get("given") or [])[:100],
-                    "family_name": str(name.get("family") or "")[:100],
-                    "birth_date": birth,
-                    "sex": gender if gender in Patient.Sex.values else Patient.Sex.UNKNOWN,
-                    "gender": gender[:16],
-                    "us_core_sex": sex_code[:32],
-                    "deceased": bool(resource.get("deceasedBoolean")) or deceased_at is not None,
-                    "deceased_at": deceased_at,
-                    "hash": _hash(resource),
-                }
-            )
+            first = first_with_id.get(row["source_id"])
+            if first is None:
+                first_with_id[row["source_id"]] = row
+                parsed.append(row)
+            elif first["hash"] == row["hash"]:
+                copies.append((entry, first))
+            else:
+                self.errors.append(
+                    f"{label}.id: {row['source_id']!r} is also the id of {first['entry'].label}, "
+                    "with different content"
+                )
         if not parsed:
             return
         existing = {
@@ -240,9 +206,73 @@ class BundleImport(ResourceMapper):
                 actor=self.actor,
                 reason=reason,
             )
+        for entry, first in copies:
+            self.patients[id(entry.resource)] = self.patients[id(first["entry"].resource)]
+            self.birth_dates[id(entry.resource)] = first["birth_date"]
         self.counts.patients_created += len(to_create)
         self.counts.patients_updated += len(to_update)
         self._write_details(parsed)
+
+    @staticmethod
+    def _parse_patient(entry: Entry) -> dict:
+        """One Patient's columns; EntryError/TimingError name the bad field."""
+        resource = entry.resource
+        source_id = read_string(resource.get("id"), "id", max_length=MAX_ID_LENGTH)
+        if not source_id:
+            raise EntryError("id: a Patient needs its FHIR id")
+        birth = None
+        if resource.get("birthDate"):
+            try:
+                birth = parse_datetime(resource["birthDate"]).local_date
+            except TimingError as error:
+                raise EntryError(f"birthDate: {error}") from None
+        mrn = ""
+        for index, identifier in enumerate(read_list(resource.get("identifier"), "identifier")):
+            where = f"identifier[{index}]"
+            identifier = read_object(identifier, where)
+            if _has_code(
+                identifier.get("type"), "http://terminology.hl7.org/CodeSystem/v2-0203", {"MR"}
+            ):
+                mrn = read_string(identifier.get("value"), f"{where}.value", max_length=64)
+                if mrn:
+                    break
+        names = read_list(resource.get("name"), "name")
+        name = read_object(names[0] if names else None, "name[0]")
+        given = [
+            read_string(part, f"name[0].given[{index}]")
+            for index, part in enumerate(read_list(name.get("given"), "name[0].given"))
+        ]
+        family = read_string(name.get("family"), "name[0].family")
+        sex_code = ""
+        for extension in read_list(resource.get("extension"), "extension"):
+            if isinstance(extension, dict) and extension.get("url") == US_CORE_SEX:
+                sex_code = str(
+                    extension.get("valueCode")
+                    or (extension.get("valueCoding") or {}).get("code")
+                    or ""
+                )
+        deceased_at = None
+        if resource.get("deceasedDateTime"):
+            try:
+                deceased_at = parse_datetime(resource["deceasedDateTime"]).at
+            except TimingError as error:
+                raise EntryError(f"deceasedDateTime: {error}") from None
+        gender = read_string(resource.get("gender"), "gender")
+        return {
+            "entry": entry,
+            "source_id": source_id,
+            "mrn": mrn or source_id,
+            "has_mrn": bool(mrn),
+            "given_name": " ".join(given)[:100],
+            "family_name": family[:100],
+            "birth_date": birth,
+            "sex": gender if gender in Patient.Sex.values else Patient.Sex.UNKNOWN,
+            "gender": gender[:16],
+            "us_core_sex": sex_code[:32],
+            "deceased": bool(resource.get("deceasedBoolean")) or deceased_at is not None,
+            "deceased_at": deceased_at,
+            "hash": _hash(resource),
+        }
 
     def _write_details(self, parsed: list[dict]) -> None:
         patients = {row["source_id"]: self.patients[id(row["entry"].resource)] for row in parsed}
@@ -273,6 +303,7 @@ class BundleImport(ResourceMapper):
         reference = entry.resource.get(link)
         if not isinstance(reference, dict) or not reference.get("reference"):
             raise EntryError(f"{link}: missing reference to the patient")
+        read_string(reference["reference"], f"{link}.reference")
         target = self.resolve(reference)
         if target is not None:
             if target.resource["resourceType"] != "Patient":

@@ -19,7 +19,8 @@ the age as unknown.
 from __future__ import annotations
 
 import hashlib
-import json
+import logging
+import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +30,12 @@ from django.utils import timezone
 
 from patients.clinical import ImportRun
 from patients.fhir.bundle import BundleImport, BundleRejected
+from patients.fhir.reading import UnsafeJSON, json_kind, load_json
 from patients.fhir.resource_types import R4_RESOURCE_TYPES
 from patients.fhir.resources import Entry
 from patients.models import Organization
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -116,42 +120,77 @@ def import_documents(
     class _RollBack(Exception):
         pass
 
+    finished = False
     try:
-        # Without --partial one bad file rejects the whole run: a single outer transaction.
-        with transaction.atomic() if not partial else _null_context():
-            for name, source in iterable:
-                raw = source.read_bytes() if isinstance(source, Path) else source
-                report = FileReport(path=name, sha256=hashlib.sha256(raw).hexdigest())
-                report.bytes = len(raw)
-                reports.append(report)
-                file_counts = RunCounts()
-                try:
-                    with transaction.atomic():
-                        _import_file(name, raw, organization, run, actor, file_counts, report)
-                except BundleRejected as rejected:
-                    report.status = "rejected"
-                    report.errors = rejected.errors
-                    counts.bundles_rejected += 1
-                    continue
-                counts.add(file_counts)
-            if not partial and counts.bundles_rejected:
-                raise _RollBack
-    except _RollBack:
-        counts = RunCounts(bundles_rejected=counts.bundles_rejected)
-        for report in reports:
-            if report.status == "ok":
-                report.status = "not imported (another file was rejected)"
-
+        try:
+            # Without --partial one bad file rejects the whole run: a single outer transaction.
+            with transaction.atomic() if not partial else _null_context():
+                for name, source in iterable:
+                    report = FileReport(path=name)
+                    reports.append(report)
+                    file_counts = RunCounts()
+                    try:
+                        raw = source.read_bytes() if isinstance(source, Path) else source
+                        report.sha256 = hashlib.sha256(raw).hexdigest()
+                        report.bytes = len(raw)
+                        with transaction.atomic():
+                            _import_file(name, raw, organization, run, actor, file_counts, report)
+                    except BundleRejected as rejected:
+                        _reject(report, rejected.errors, counts)
+                        continue
+                    except Exception as error:
+                        # A file no check foresaw (or unreadable): its savepoint is rolled back,
+                        # so it is rejected like any bad file and the run goes on. Type and
+                        # place only: the error's text may quote patient data.
+                        frame = traceback.extract_tb(error.__traceback__)[-1]
+                        logger.error(
+                            "FHIR import run %s: unexpected %s at %s:%s",
+                            run.pk,
+                            type(error).__name__,
+                            frame.filename,
+                            frame.lineno,
+                        )
+                        _reject(
+                            report,
+                            [f"unexpected error ({type(error).__name__}); nothing imported"],
+                            counts,
+                        )
+                        continue
+                    counts.add(file_counts)
+                if not partial and counts.bundles_rejected:
+                    raise _RollBack
+        except _RollBack:
+            counts = RunCounts(bundles_rejected=counts.bundles_rejected)
+            for report in reports:
+                if report.status == "ok":
+                    report.status = "not imported (another file was rejected)"
+        finished = True
+    finally:
+        if not finished:  # interrupted (Ctrl-C) or the database failed: never left "running"
+            _finish(run, ImportRun.Status.FAILED, counts, reports, "interrupted: run ended early")
     if counts.bundles_rejected == 0:
         run.status = ImportRun.Status.SUCCEEDED
     elif partial and counts.bundles_ok:
         run.status = ImportRun.Status.PARTIAL
     else:
         run.status = ImportRun.Status.FAILED
+    return _finish(run, run.status, counts, reports)
+
+
+def _reject(report: FileReport, errors: list[str], counts: RunCounts) -> None:
+    report.status = "rejected"
+    report.errors = errors
+    counts.bundles_rejected += 1
+
+
+def _finish(run, status, counts: RunCounts, reports: list[FileReport], note: str = "") -> ImportRun:
+    if status == ImportRun.Status.FAILED:
+        counts = RunCounts(bundles_rejected=counts.bundles_rejected)  # nothing landed
+    run.status = status
     run.finished_at = timezone.now()
     run.files = [report.__dict__ for report in reports]
     run.counts = counts.__dict__
-    run.report = render_report(reports)
+    run.report = "\n".join(filter(None, [render_report(reports), note]))
     run.save(update_fields=["status", "finished_at", "files", "counts", "report"])
     return run
 
@@ -179,9 +218,9 @@ def render_report(reports: list[FileReport]) -> str:
 
 def _import_file(name, raw, organization, run, actor, counts: RunCounts, report: FileReport):
     try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise BundleRejected([f"malformed JSON ({error})"]) from None
+        document = load_json(raw)
+    except UnsafeJSON as error:
+        raise BundleRejected([str(error)]) from None
     kind = document.get("resourceType") if isinstance(document, dict) else None
     if kind not in R4_RESOURCE_TYPES:
         found = kind if isinstance(document, dict) else type(document).__name__
@@ -204,7 +243,11 @@ def _import_file(name, raw, organization, run, actor, counts: RunCounts, report:
 def _flatten(document: dict, prefix: str, errors: list[str]) -> Iterator[Entry]:
     """Every resource of a Bundle, of Bundles nested in it, and of Bundles inside Parameters."""
     if document.get("resourceType") == "Parameters":
-        for index, parameter in enumerate(document.get("parameter") or []):
+        parameters = document.get("parameter") or []
+        if not isinstance(parameters, list):
+            errors.append(f"{prefix}parameter: must be a list")
+            return
+        for index, parameter in enumerate(parameters):
             resource = parameter.get("resource") if isinstance(parameter, dict) else None
             if isinstance(resource, dict) and resource.get("resourceType") in {
                 "Bundle",
@@ -220,7 +263,11 @@ def _flatten(document: dict, prefix: str, errors: list[str]) -> Iterator[Entry]:
         label = f"{prefix}entry[{index}]"
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
-            if isinstance(entry, dict) and entry.get("request", {}).get("method") == "DELETE":
+            request = entry.get("request") if isinstance(entry, dict) else None
+            if request is not None and not isinstance(request, dict):
+                errors.append(f"{label}.request: must be an object, not {json_kind(request)}")
+                continue
+            if request and request.get("method") == "DELETE":
                 continue  # a transaction DELETE has no resource; deletes are not imported
             errors.append(f"{label}.resource: missing or not an object")
             continue

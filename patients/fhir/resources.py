@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 from patients.clinical import ClinicalCoding, ClinicalRecord
+from patients.fhir.reading import EntryError, read_string
 from patients.fhir.timing import (
     Interval,
     TimingError,
@@ -52,12 +53,13 @@ PATIENT_LINK = {
 }
 
 
+# FHIR ids are at most 64 characters; a longer one is refused rather than cut, since two ids
+# cut to the same 64 characters would silently become one record.
+MAX_ID_LENGTH = 64
+
+
 def canonical_system(system: str) -> str:
     return SYSTEM_ALIASES.get(system, system)
-
-
-class EntryError(Exception):
-    """One problem in one entry; collected so a report lists every bad entry of a file."""
 
 
 @dataclass
@@ -98,7 +100,8 @@ class ResourceMapper:
     def _record(self, entry: Entry, patient_entries: list[Entry]) -> tuple[ClinicalRecord, list]:
         resource = entry.resource
         kind = resource["resourceType"]
-        if not resource.get("id"):
+        resource_id = read_string(resource.get("id"), "id", max_length=MAX_ID_LENGTH)
+        if not resource_id:
             raise EntryError("id: missing (needed to re-import without duplicates)")
         patient, key = self._patient_for(entry, patient_entries)
         birth = self._birth_date(key, patient)
@@ -107,7 +110,7 @@ class ResourceMapper:
             patient=patient,
             import_run=self.import_run,
             resource_type=kind,
-            resource_id=str(resource["id"])[:128],
+            resource_id=resource_id,
             status=str(resource.get("status") or "")[:32],
             intent=str(resource.get("intent") or "")[:32],
         )
@@ -293,16 +296,30 @@ class ResourceMapper:
                 start = self._field("authoredOn/boundsPeriod", parse_datetime, raw).local_date
                 break
         supply = _duration_days(dispense.get("expectedSupplyDuration"))
+        supply_field = "dispenseRequest.expectedSupplyDuration"
         if supply is None:
-            quantity = (dispense.get("quantity") or {}).get("value")
+            quantity = _number((dispense.get("quantity") or {}).get("value"))
             dose = _dose(dosage)
             per_day = _doses_per_day(repeat)
             if quantity and dose and per_day:
-                supply = float(quantity) / (dose * per_day)
+                supply = quantity / (dose * per_day)
+                supply_field = "dispenseRequest.quantity"
+        if supply is not None and not 0 <= supply <= MAX_SUPPLY_DAYS:
+            raise EntryError(f"{supply_field}: {supply:g} days is not plausible")
+        repeats = dispense.get("numberOfRepeatsAllowed") or 0
+        if isinstance(repeats, bool) or not isinstance(repeats, int) or not 0 <= repeats <= 1000:
+            raise EntryError(
+                f"dispenseRequest.numberOfRepeatsAllowed: must be a whole number, not {repeats!r}"
+            )
         end = None
         if start is not None and supply is not None:
-            total = supply * (1 + int(dispense.get("numberOfRepeatsAllowed") or 0))
-            end = start + dt.timedelta(days=max(math.ceil(total) - 1, 0))
+            total = supply * (1 + repeats)
+            try:
+                end = start + dt.timedelta(days=max(math.ceil(total) - 1, 0))
+            except OverflowError:
+                raise EntryError(
+                    f"{supply_field}: the supply from {start} runs past the year 9999"
+                ) from None
         elif start is not None and bounds.get("end"):
             end = self._field("boundsPeriod.end", parse_datetime, bounds["end"]).local_date
         if start is None or end is None:
@@ -330,8 +347,19 @@ _DAYS_PER_UNIT = {
 }
 
 
+# A medication supply longer than this (with refills) is a data error, not a prescription.
+MAX_SUPPLY_DAYS = 100 * 365
+
+
+def _number(value) -> float | None:
+    """A JSON number as float; anything else (strings, true/false) is no number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
 def _duration_days(duration) -> float | None:
-    if not isinstance(duration, dict) or not isinstance(duration.get("value"), int | float):
+    if not isinstance(duration, dict) or _number(duration.get("value")) is None:
         return None
     unit = str(duration.get("code") or duration.get("unit") or "d").lower()
     factor = _DAYS_PER_UNIT.get(unit)
@@ -348,12 +376,12 @@ def _dose(dosage: dict) -> float | None:
 
 
 def _doses_per_day(repeat: dict) -> float | None:
-    frequency = repeat.get("frequencyMax") or repeat.get("frequency") or 1
-    period = repeat.get("period")
+    frequency = _number(repeat.get("frequencyMax") or repeat.get("frequency") or 1)
+    period = _number(repeat.get("period"))
     unit = repeat.get("periodUnit")
-    if not period or not unit:
+    if not frequency or not period or period < 0 or not isinstance(unit, str):
         return None
     factor = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1, "wk": 7, "mo": 30, "a": 365}
     if unit not in factor:
         return None
-    return float(frequency) / (float(period) * factor[unit])
+    return frequency / (period * factor[unit])

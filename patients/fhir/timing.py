@@ -73,13 +73,17 @@ def parse_datetime(value: str) -> Point:
         )
     except ValueError as error:
         raise TimingError(f"{value!r} is not a real date ({error})") from None
+    try:
+        at = local.astimezone(dt.UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59-12:00 is past the last representable instant
+        raise TimingError(f"{value!r} is out of range (years 1 to 9999 in UTC)") from None
     if fraction:
         precision = Precision.MILLISECOND
     elif parts["S"] is not None:
         precision = Precision.SECOND
     else:
         precision = Precision.MINUTE
-    return Point(local.astimezone(dt.UTC), local.date(), precision, local.date())
+    return Point(at, local.date(), precision, local.date())
 
 
 def _midnight(day: dt.date) -> dt.datetime:
@@ -135,13 +139,21 @@ def period_interval(period: dict) -> Interval:
     return Interval(True, start, end, end_open=end is None)
 
 
+MAX_AGE_YEARS = 150
+
+
 def _age_years(quantity: dict) -> int:
     if not isinstance(quantity, dict) or quantity.get("value") is None:
         raise TimingError("an Age needs a value")
     unit = quantity.get("code") or quantity.get("unit") or "a"
     if unit not in {"a", "yr", "year", "years"}:
         raise TimingError(f"Age unit {unit!r} is not supported (use years, 'a')")
-    return int(quantity["value"])
+    value = quantity["value"]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TimingError(f"an Age value must be a number, not {value!r}")
+    if not 0 <= value <= MAX_AGE_YEARS:
+        raise TimingError(f"an Age of {value:g} years is not plausible")
+    return int(value)
 
 
 def _day_point(day: dt.date) -> Point:
@@ -152,8 +164,13 @@ def age_interval(low: int, high: int, birth_date: dt.date | None) -> Interval:
     """From the birthday at `low` until the day before the birthday at `high + 1`."""
     if birth_date is None:
         return Interval(False)
-    start = add_years(birth_date, low)
-    end = add_years(birth_date, high + 1) - dt.timedelta(days=1)
+    try:
+        start = add_years(birth_date, low)
+        end = add_years(birth_date, high + 1) - dt.timedelta(days=1)
+    except (ValueError, OverflowError):
+        raise TimingError(
+            f"ages {low} to {high} from a birth in {birth_date.year} fall past the year 9999"
+        ) from None
     return Interval(True, _day_point(start), _day_point(end), False)
 
 
