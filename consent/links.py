@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from carehub.errors import DomainError
 from carehub.history import save_with_history
+from carehub.permissions import require_organization_access
 from consent.models import SelfServiceLink
 from patients.models import Patient
 
@@ -32,6 +33,7 @@ class LinkExpired(DomainError):
 
 @transaction.atomic
 def create_self_service_link(patient: Patient, *, actor) -> tuple[SelfServiceLink, str]:
+    require_organization_access(actor, patient.organization_id, what="this patient")
     now = timezone.now()
     link = SelfServiceLink(
         organization_id=patient.organization_id,
@@ -66,6 +68,7 @@ def resolve_self_service_link(token: str, *, now: dt.datetime | None = None) -> 
 @transaction.atomic
 def revoke_self_service_link(link: SelfServiceLink, *, actor) -> SelfServiceLink:
     link = SelfServiceLink.objects.select_for_update().get(pk=link.pk)
+    require_organization_access(actor, link.organization_id, what="this patient")
     if link.revoked_at is None:
         link.revoked_at = timezone.now()
         save_with_history(

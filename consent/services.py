@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from carehub.errors import DomainError, NotAllowed
 from carehub.history import stamp
+from carehub.permissions import require_organization_access
 from consent.models import (
     PATIENT_PATHS,
     ChangePath,
@@ -35,7 +36,6 @@ from consent.models import (
 from consent.policy import lock_preferences
 from patients.models import Patient
 from patients.phones import digit_variants, normalize_phone, phone_digits_expression
-from patients.selectors import organizations_for
 
 PATIENT_METHODS = frozenset(
     {Consent.Method.SMS_KEYWORD, Consent.Method.ONLINE_FORM, Consent.Method.PORTAL}
@@ -67,10 +67,7 @@ def _check_actor(patient: Patient, actor, path: str) -> None:
         if path not in PATIENT_PATHS:
             raise NotAllowed(f"A change through {path!r} needs an acting user")
         return
-    if actor.is_system or actor.is_superuser:
-        return
-    if not organizations_for(actor).filter(pk=patient.organization_id).exists():
-        raise NotAllowed("You may not change this patient's consents or preferences")
+    require_organization_access(actor, patient.organization_id, what="this patient")
 
 
 def _captured_by(actor, method: str) -> str:

@@ -297,7 +297,7 @@ class CareGapAdmin(PhiAdminMixin, ScopedAdmin):
         log_access(request, [evidence.gap], action=AccessLog.Action.EXPORT)
         extension = mimetypes.guess_extension(evidence.attachment_type) or ""
         response = FileResponse(
-            evidence.attachment.open("rb"),
+            workflow.open_evidence_file(evidence, actor=request.user),
             as_attachment=True,
             filename=f"evidence-{evidence.pk}{extension}",
             content_type=evidence.attachment_type,

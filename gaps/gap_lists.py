@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from carehub.errors import DomainError
 from carehub.history import bulk_create_with_history, save_with_history
+from carehub.permissions import require_organization_access
 from gaps.care_gaps import CareGap, GapListImport, GapSource, GapState, NextStep, SourceKind
 from gaps.measures import MEASURE_CODES, MEASURE_WEIGHTS, pick_version
 from gaps.models import MeasureResult
@@ -183,6 +184,7 @@ def receive_gap_list(
     all_or_nothing: bool = False,
 ) -> GapListImport:
     """Record an uploaded list and what it would do (preview); `apply_gap_list` applies it."""
+    require_organization_access(actor, organization.pk, what="this gap list")
     if len(content) > settings.CAREHUB_GAP_LIST_MAX_BYTES:
         raise DomainError(
             f"The file is {len(content):,} bytes; the limit is "
@@ -215,6 +217,7 @@ def receive_gap_list(
 @transaction.atomic
 def apply_gap_list(record: GapListImport, *, actor) -> GapListImport:
     record = GapListImport.objects.select_for_update().get(pk=record.pk)
+    require_organization_access(actor, record.organization_id, what="this gap list")
     if record.status != GapListImport.Status.PREVIEWED:
         raise DomainError(f"This list was already handled ({record.get_status_display()})")
     earlier = (

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from carehub.errors import Conflict, DomainError, NotAllowed
 from carehub.history import save_with_history
+from carehub.permissions import require_organization_access
 from gaps.care_gaps import (
     DOCUMENTATION_DAYS,
     CareGap,
@@ -122,6 +123,7 @@ def _begin(gap: CareGap, service: str, actor) -> tuple[CareGap, Transition]:
     if actor is None:
         raise ValueError("Every transition needs an acting user")
     locked = CareGap.objects.select_for_update().select_related("measure", "patient").get(pk=gap.pk)
+    require_organization_access(actor, locked.organization_id, what="this gap")
     transition = BY_SERVICE[service]
     if locked.state not in transition.source:
         allowed = ", ".join(sorted(transition.source))
@@ -210,6 +212,7 @@ def add_evidence(
     attachment: UploadedFile | None = None,
     reason: str = "Evidence added",
 ) -> GapEvidence:
+    require_organization_access(actor, gap.organization_id, what="this gap")
     if kind not in GapEvidence.Kind.values:
         raise DomainError(f"Unknown evidence type {kind!r}")
     reference = (reference or "").strip()
@@ -238,6 +241,14 @@ def add_evidence(
         return evidence
     save_with_history(evidence, actor=actor, reason=reason)
     return evidence
+
+
+def open_evidence_file(evidence: GapEvidence, *, actor):
+    """The evidence's attachment, opened for download by a user of the gap's organization."""
+    require_organization_access(actor, evidence.organization_id, what="this evidence")
+    if not evidence.attachment:
+        raise DomainError("This evidence has no file")
+    return evidence.attachment.open("rb")
 
 
 def window_for(gap: CareGap) -> tuple[dt.date, dt.date]:
@@ -273,6 +284,7 @@ def open_gap(
     missing: str = "",
 ) -> CareGap:
     """A gap staff found themselves (source: manual); one per patient, measure and period."""
+    require_organization_access(actor, patient.organization_id, what="this patient")
     reason = _require(reason, "A reason (what shows the service is due)")
     if measure_code not in MEASURE_CODES:
         raise DomainError(f"Unknown measure {measure_code!r}; known: {', '.join(MEASURE_CODES)}")
