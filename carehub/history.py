@@ -20,7 +20,8 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import models, transaction
+from django.db import connections, models, router, transaction
+from django.utils import timezone
 from simple_history import register
 from simple_history.models import HistoricalChanges, HistoricalRecords
 from simple_history.utils import bulk_create_with_history as _bulk_create_with_history
@@ -185,6 +186,147 @@ def update_with_history(queryset: models.QuerySet, *, actor, reason: str, **valu
         return changed
 
 
+def connection_for(model: type[models.Model]):
+    return connections[router.db_for_write(model)]
+
+
+def _history_columns(model: type[models.Model]) -> tuple[str, list[str]]:
+    """The history table and the columns it copies from the tracked table."""
+    history_model = getattr(model, model._meta.simple_history_manager_attribute).model
+    copied = [
+        field.column
+        for field in history_model._meta.concrete_fields
+        if not field.name.startswith("history_")
+    ]
+    return history_model._meta.db_table, copied
+
+
+def record_history(
+    model: type[models.Model],
+    *,
+    where: str,
+    params: Sequence[Any] = (),
+    actor,
+    reason: str,
+    history_type: str = "~",
+) -> int:
+    """Set-based history for rows just written with SQL: one `INSERT … SELECT` copies every row
+    of `model` matching `where` (SQL on its table, `%s` parameters) into its history table, with
+    the actor, the reason and the history type ("+" created, "~" changed)."""
+    if actor is None:
+        raise ValueError("Every change needs an acting user (the system user for automation)")
+    if history_type not in ("+", "~"):
+        raise ValueError("history_type is '+' (created) or '~' (changed)")
+    quote = connection_for(model).ops.quote_name
+    table, copied = _history_columns(model)
+    columns = ", ".join(quote(c) for c in copied)
+    # Table and column names come from model metadata; values are parameters.
+    sql = (
+        f"INSERT INTO {quote(table)} ({columns}, history_date, history_change_reason, "  # noqa: S608
+        f"history_type, history_user_id) SELECT {columns}, %s, %s, %s, %s "
+        f"FROM {quote(model._meta.db_table)} WHERE {where}"
+    )
+    with _history_helper(), transaction.atomic(), connection_for(model).cursor() as cursor:
+        cursor.execute(sql, [timezone.now(), reason[:100], history_type, actor.pk, *params])
+        return cursor.rowcount
+
+
+def record_history_for(
+    model: type[models.Model], pks: Sequence[int], *, actor, reason: str, history_type: str = "~"
+) -> int:
+    """`record_history` for a list of primary keys (in batches the databases accept)."""
+    written = 0
+    pk = connection_for(model).ops.quote_name(model._meta.pk.column)
+    for start in range(0, len(pks), 5000):
+        batch = list(pks[start : start + 5000])
+        written += record_history(
+            model,
+            where=f"{pk} IN ({', '.join(['%s'] * len(batch))})",
+            params=batch,
+            actor=actor,
+            reason=reason,
+            history_type=history_type,
+        )
+    return written
+
+
+def insert_select_with_history(
+    model: type[models.Model],
+    columns: Sequence[str],
+    select_sql: str,
+    params: Sequence[Any],
+    *,
+    actor,
+    reason: str,
+    skip_conflicts: bool = False,
+) -> list[int]:
+    """`INSERT INTO <table> (columns) <select_sql>` and a history row per inserted row, in one
+    transaction: set-based creation that keeps the audit. With `skip_conflicts`, rows that
+    would break a unique constraint are left out (someone else wrote them first). Returns the
+    new primary keys."""
+    if actor is None:
+        raise ValueError("Every change needs an acting user (the system user for automation)")
+    quote = connection_for(model).ops.quote_name
+    pk = quote(model._meta.pk.column)
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
+        f"{select_sql}{' ON CONFLICT DO NOTHING' if skip_conflicts else ''} RETURNING {pk}"
+    )
+    with _history_helper(), transaction.atomic():
+        with connection_for(model).cursor() as cursor:
+            cursor.execute(sql, list(params))
+            created = [row[0] for row in cursor.fetchall()]
+        record_history_for(model, created, actor=actor, reason=reason, history_type="+")
+    return created
+
+
+def copy_with_history(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    actor,
+    reason: str,
+) -> int:
+    """PostgreSQL COPY of many rows into a tracked table, then their history rows in one
+    `INSERT … SELECT`, in one transaction. The table is locked against other writers for the
+    transaction, so "ids above the highest before the copy" are exactly the copied rows."""
+    conn = connection_for(model)
+    if conn.vendor != "postgresql":
+        raise NotImplementedError("copy_with_history needs PostgreSQL (COPY)")
+    quote = conn.ops.quote_name
+    table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
+    with _history_helper(), transaction.atomic(), conn.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+        cursor.execute(f"SELECT COALESCE(MAX({pk}), 0) FROM {table}")  # noqa: S608
+        (before,) = cursor.fetchone()
+        copied = 0
+        with cursor.copy(
+            f"COPY {table} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
+        ) as copy:
+            for row in rows:
+                copy.write_row(row)
+                copied += 1
+        record_history(
+            model,
+            where=f"{pk} > %s",
+            params=[before],
+            actor=actor,
+            reason=reason,
+            history_type="+",
+        )
+    return copied
+
+
+# What to use instead of each refused QuerySet method on a tracked model.
+_HISTORY_KEEPING_WAY = {
+    "update": "carehub.history.update_with_history(queryset, actor=..., reason=..., **values)",
+    "bulk_update": "carehub.history.bulk_update_with_history(objs, fields, actor=..., reason=...)",
+    "bulk_create": "carehub.history.bulk_create_with_history(objs, actor=..., reason=...)",
+    "delete": "the model's service (rows are corrected by a new change, not deleted in bulk)",
+}
+
+
 def guard_untracked_writes() -> contextlib.AbstractContextManager:
     """Refuse `update()`/`bulk_update()`/`bulk_create()` on tracked models outside the helpers."""
     originals = {
@@ -220,8 +362,12 @@ __all__ = [
     "HistoricalRecords",
     "bulk_create_with_history",
     "bulk_update_with_history",
+    "copy_with_history",
     "get_system_user",
     "guard_untracked_writes",
+    "insert_select_with_history",
+    "record_history",
+    "record_history_for",
     "save_with_history",
     "stamp",
     "update_with_history",

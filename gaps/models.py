@@ -86,6 +86,11 @@ class Measure(models.Model):
 
 
 class EvaluationRun(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
     organization = models.ForeignKey(
         "patients.Organization", on_delete=models.PROTECT, related_name="+"
     )
@@ -97,12 +102,42 @@ class EvaluationRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     counts = models.JSONField(default=dict)
     warnings = models.TextField(blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
+    error = models.TextField(blank=True)
+    # A sharded run is split into chunk tasks (EvaluationChunk); 0 for a run done in one go.
+    chunks_total = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-started_at", "-id"]
 
     def __str__(self) -> str:
         return f"Evaluation run #{self.pk}"
+
+
+class EvaluationChunk(models.Model):
+    """One range of patient ids of a sharded run, evaluated, stored and synced in one
+    transaction by one task. `done` flips in that same transaction, so a worker killed midway
+    leaves the chunk pending and its rerun starts from a clean slate."""
+
+    run = models.ForeignKey(EvaluationRun, on_delete=models.PROTECT, related_name="chunks")
+    first_patient_id = models.BigIntegerField()
+    last_patient_id = models.BigIntegerField()
+    done = models.BooleanField(default=False)
+    attempts = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    counts = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["run", "first_patient_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "first_patient_id"], name="evaluation_chunk_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Evaluation chunk #{self.pk}"
 
 
 class MeasureResultQuerySet(models.QuerySet):

@@ -1,9 +1,17 @@
 """Evaluate measures for an organization and store the results.
 
 State: a MeasureResult per (patient, measure version, period) is created on the first
-evaluation and overwritten by later ones (derived data, see gaps.models). Every evaluation is
-recorded as an EvaluationRun (who, when, which measures, counts, warnings), and its results flow
-into the care gaps agents work (gaps.sync).
+evaluation and overwritten by later ones (derived data, see gaps.models and gaps.results).
+Every evaluation is recorded as an EvaluationRun (who, when, which measures, counts, warnings):
+
+    running -> succeeded            every chunk of patients evaluated, stored and synced
+    running -> failed               an error stopped an in-process run (committed chunks stay)
+
+An organization is evaluated in chunks of patient ids, each chunk in one transaction, so memory
+depends on the chunk size only. `evaluate_measures` runs the chunks in this process;
+`start_sharded_evaluation` puts one django-q2 task per chunk (an EvaluationChunk row) on the
+queue; the last chunk to finish closes the run. Results flow into the care gaps agents work
+(gaps.sync).
 """
 
 from __future__ import annotations
@@ -11,23 +19,23 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from carehub.errors import DomainError
-from carehub.history import bulk_create_untracked, bulk_update_untracked
-from gaps.engine import MeasureEvaluation, evaluate_many
-from gaps.measures import MEASURE_CODES, MEASURES, UnknownMeasure, pick_version
-from gaps.models import EvaluationRun, Measure, MeasureResult
+from gaps.engine import (
+    DEFAULT_CHUNK_SIZE,
+    PanelPlan,
+    evaluate_range,
+    patient_chunks,
+    plan_groups,
+)
+from gaps.measures import MEASURE_CODES, MEASURES, MeasureDefinition, UnknownMeasure, pick_version
+from gaps.models import EvaluationChunk, EvaluationRun, Measure
+from gaps.results import gap_status as gap_status  # re-exported: callers import it here
+from gaps.results import store_results
 from gaps.sync import sync_gaps_from_results
 from patients.models import Organization
-
-DEQM_STATUS = {
-    "open": MeasureResult.GapStatus.OPEN,
-    "closed": MeasureResult.GapStatus.CLOSED,
-    "not-applicable": MeasureResult.GapStatus.NOT_APPLICABLE,
-}
 
 
 def parse_period(text: str) -> tuple[dt.date, dt.date]:
@@ -61,20 +69,111 @@ def sync_catalogue() -> dict[tuple[str, str], Measure]:
     return rows
 
 
-def gap_status(status: str, period_end: dt.date, today: dt.date) -> str:
-    if status == "excluded":
-        # DEQM has no "excluded"; which code clients want is a setting (measures.md 4).
-        return settings.CAREHUB_DEQM_EXCLUDED_AS
-    if status == "open" and today < period_end:
-        return MeasureResult.GapStatus.PROSPECTIVE  # still time to close it in the period
-    return DEQM_STATUS[status]
-
-
 @dataclass
 class EvaluationSummary:
     run: EvaluationRun
-    evaluations: list[MeasureEvaluation] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+
+def _definitions(
+    measures: list[str] | None, version: str | None, period_end: dt.date
+) -> tuple[list[MeasureDefinition], list[str]]:
+    definitions, warnings = [], []
+    for cms in measures or list(MEASURE_CODES):
+        try:
+            definition, warning = pick_version(cms.upper(), period_end.year, version)
+        except UnknownMeasure as error:
+            raise DomainError(str(error)) from None
+        definitions.append(definition)
+        if warning:
+            warnings.append(warning)
+    return definitions, warnings
+
+
+def _value_set_warnings(plans: list[PanelPlan]) -> list[str]:
+    warnings = []
+    for plan in plans:
+        for definition in plan.definitions:
+            needed = definition.value_set_keys()
+            name = f"{definition.cms} {definition.version}"
+            warnings.extend(
+                f"{name}: value set {oid} is not loaded (load_valuesets); criteria using it "
+                "never match"
+                for oid in plan.missing_value_sets
+                if oid in needed
+            )
+            warnings.extend(f"{name}: {w}" for w in plan.warnings)
+    return warnings
+
+
+def _start_run(organization, actor, period_start, period_end, measures, version):
+    if actor is None:
+        raise ValueError("An evaluation needs an acting user (the system user for automation)")
+    definitions, warnings = _definitions(measures, version, period_end)
+    sync_catalogue()
+    run = EvaluationRun.objects.create(
+        organization=organization,
+        actor=actor,
+        period_start=period_start,
+        period_end=period_end,
+        measures=[f"{d.cms} {d.version}" for d in definitions],
+    )
+    return run, definitions, warnings
+
+
+def _run_definitions(run: EvaluationRun) -> list[MeasureDefinition]:
+    found = {f"{d.cms} {d.version}": d for d in MEASURES}
+    return [found[name] for name in run.measures]
+
+
+def _add_counts(total: dict, chunk: dict) -> dict:
+    """Chunk tallies add up to the run's (nested dicts of counts)."""
+    for key, value in chunk.items():
+        if isinstance(value, dict):
+            _add_counts(total.setdefault(key, {}), value)
+        else:
+            total[key] = total.get(key, 0) + value
+    return total
+
+
+def _evaluate_range(
+    run: EvaluationRun, plans: list[PanelPlan], definitions, patient_range, *, actor
+) -> dict:
+    """Evaluate, store and sync one range of patients for every version (caller's
+    transaction). Returns the tallies per version."""
+    measures = {(m.cms, m.version): m for m in Measure.objects.all()}
+    today = timezone.now().date()
+    counts = {}
+    evaluations = evaluate_range(
+        plans, definitions, run.period_start, run.period_end, patient_range
+    )
+    for definition, evaluation in zip(definitions, evaluations, strict=True):
+        measure = measures[(definition.cms, definition.version)]
+        tally = store_results(evaluation, measure=measure, run=run, today=today)
+        synced = sync_gaps_from_results(
+            run.organization,
+            measure,
+            run.period_start,
+            run.period_end,
+            actor=actor,
+            patient_range=patient_range,
+        )
+        tally["gaps"] = {
+            "opened": synced.opened,
+            "closed": synced.closed,
+            "excluded": synced.excluded,
+            "to_review": synced.to_review,
+        }
+        counts[f"{definition.cms} {definition.version}"] = tally
+    return counts
+
+
+def _finish(run: EvaluationRun, counts: dict, warnings: list[str]) -> None:
+    run.counts = counts
+    run.warnings = "\n".join(dict.fromkeys(warnings))
+    run.status = EvaluationRun.Status.SUCCEEDED
+    run.finished_at = timezone.now()
+    run.save(update_fields=["counts", "warnings", "status", "finished_at"])
 
 
 def evaluate_measures(
@@ -85,113 +184,99 @@ def evaluate_measures(
     actor,
     measures: list[str] | None = None,
     version: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> EvaluationSummary:
-    if actor is None:
-        raise ValueError("An evaluation needs an acting user (the system user for automation)")
-    codes = measures or list(MEASURE_CODES)
-    definitions, warnings = [], []
-    for cms in codes:
-        try:
-            definition, warning = pick_version(cms.upper(), period_end.year, version)
-        except UnknownMeasure as error:
-            raise DomainError(str(error)) from None
-        definitions.append(definition)
-        if warning:
-            warnings.append(warning)
-    catalogue = sync_catalogue()
-    run = EvaluationRun.objects.create(
-        organization=organization,
-        actor=actor,
-        period_start=period_start,
-        period_end=period_end,
-        measures=[f"{d.cms} {d.version}" for d in definitions],
+    """Evaluate in this process, one chunk of patients at a time: memory stays bounded by the
+    chunk size, each chunk is stored and synced in its own transaction."""
+    run, definitions, warnings = _start_run(
+        organization, actor, period_start, period_end, measures, version
     )
-    summary = EvaluationSummary(run)
-    today = timezone.now().date()
-    counts = {}
-    evaluations = evaluate_many(organization, definitions, period_start, period_end)
-    for definition, evaluation in zip(definitions, evaluations, strict=True):
-        needed = definition.value_set_keys()
-        for oid in evaluation.panel.missing_value_sets:
-            if oid in needed:
-                warnings.append(
-                    f"{definition.cms} {definition.version}: value set {oid} is not loaded "
-                    "(load_valuesets); criteria using it never match"
+    try:
+        plans = plan_groups(organization, definitions)
+        warnings.extend(_value_set_warnings(plans))
+        counts: dict = {}
+        for patient_range in patient_chunks(organization, chunk_size):
+            with transaction.atomic():
+                _add_counts(
+                    counts, _evaluate_range(run, plans, definitions, patient_range, actor=actor)
                 )
-        warnings.extend(
-            f"{definition.cms} {definition.version}: {w}" for w in evaluation.panel.warnings
-        )
-        measure = catalogue[definition.key]
-        tally = _store(evaluation, measure, organization, run, period_start, period_end, today)
-        synced = sync_gaps_from_results(
-            organization, measure, period_start, period_end, actor=actor
-        )
-        tally["gaps"] = {
-            "opened": synced.opened,
-            "closed": synced.closed,
-            "excluded": synced.excluded,
-            "to_review": synced.to_review,
-        }
-        counts[f"{definition.cms} {definition.version}"] = tally
-        summary.evaluations.append(evaluation)
-    run.counts = counts
-    warnings = list(dict.fromkeys(warnings))
-    run.warnings = "\n".join(warnings)
-    run.finished_at = timezone.now()
-    run.save(update_fields=["counts", "warnings", "finished_at"])
-    summary.warnings = warnings
-    return summary
+    except BaseException as error:
+        # Chunks already committed are consistent on their own; a rerun completes the rest.
+        run.status, run.error = EvaluationRun.Status.FAILED, type(error).__name__
+        run.finished_at = timezone.now()
+        run.save(update_fields=["status", "error", "finished_at"])
+        raise
+    _finish(run, counts, warnings)
+    return EvaluationSummary(run, warnings=list(dict.fromkeys(warnings)))
 
 
-@transaction.atomic
-def _store(evaluation, measure, organization, run, period_start, period_end, today) -> dict:
-    inverse = evaluation.definition.inverse
-    existing = {
-        r.patient_id: r
-        for r in MeasureResult.objects.filter(
-            organization=organization,
-            measure=measure,
-            period_start=period_start,
-            period_end=period_end,
+def start_sharded_evaluation(
+    organization: Organization,
+    *,
+    period_start: dt.date,
+    period_end: dt.date,
+    actor,
+    measures: list[str] | None = None,
+    version: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> EvaluationRun:
+    """Split the evaluation into one chunk task per range of patients on the django-q2 queue:
+    every `qcluster` on every machine pointed at the database takes chunks, so more workers
+    finish sooner. Chunk tasks carry ids only (no PHI) and are idempotent."""
+    from django_q.tasks import async_task
+
+    with transaction.atomic():
+        run, _, _ = _start_run(organization, actor, period_start, period_end, measures, version)
+        chunks = EvaluationChunk.objects.bulk_create(
+            EvaluationChunk(run=run, first_patient_id=first, last_patient_id=last)
+            for first, last in patient_chunks(organization, chunk_size)
         )
-    }
-    new, changed = [], []
-    tally = {"open": 0, "closed": 0, "excluded": 0, "not-applicable": 0}
-    fields = ["ip", "denom", "denex", "numer", "status", "gap_status", "evidence"]
-    for result in evaluation.results:
-        status = result.status(inverse)
-        tally[status] += 1
-        values = {
-            "ip": result.ip,
-            "denom": result.denom,
-            "denex": result.denex,
-            "numer": result.numer,
-            "status": status,
-            "gap_status": gap_status(status, period_end, today),
-            "evidence": [e.as_json() for e in result.evidence],
-        }
-        row = existing.get(result.patient_id)
-        if row is None:
-            new.append(
-                MeasureResult(
-                    organization=organization,
-                    patient_id=result.patient_id,
-                    measure=measure,
-                    period_start=period_start,
-                    period_end=period_end,
-                    evaluation_run=run,
-                    **values,
-                )
-            )
-        elif any(getattr(row, k) != v for k, v in values.items()):
-            for key, value in values.items():
-                setattr(row, key, value)
-            row.evaluation_run = run
-            changed.append(row)
-    bulk_create_untracked(new)
-    # evaluated_at is auto_now, which bulk_update does not touch by itself.
-    now = timezone.now()
-    for row in changed:
-        row.evaluated_at = now
-    bulk_update_untracked(changed, [*fields, "evaluation_run", "evaluated_at"])
-    return tally
+        run.chunks_total = len(chunks)
+        run.save(update_fields=["chunks_total"])
+        if not chunks:
+            _finish(run, {}, [])
+        ids = [chunk.pk for chunk in chunks]
+        transaction.on_commit(
+            lambda: [
+                async_task("gaps.tasks.evaluate_chunk", pk, group=f"evaluation-{run.pk}")
+                for pk in ids
+            ]
+        )
+    return run
+
+
+def evaluate_chunk(chunk_id: int, *, actor) -> bool:
+    """Evaluate one chunk of a sharded run; False when it was already done (a redelivered or
+    duplicated task). The chunk row stays locked while it runs, so a second worker handed the
+    same chunk waits and then finds it done. The last chunk to finish closes the run."""
+    with transaction.atomic():  # the attempt is recorded even if this worker dies below
+        chunk = EvaluationChunk.objects.select_for_update().get(pk=chunk_id)
+        if chunk.done:
+            return False
+        chunk.attempts += 1
+        chunk.started_at = timezone.now()
+        chunk.save(update_fields=["attempts", "started_at"])
+    with transaction.atomic():
+        chunk = EvaluationChunk.objects.select_for_update().select_related("run").get(pk=chunk_id)
+        if chunk.done:
+            return False
+        run = chunk.run
+        definitions = _run_definitions(run)
+        plans = plan_groups(run.organization, definitions)
+        counts = _evaluate_range(
+            run,
+            plans,
+            definitions,
+            (chunk.first_patient_id, chunk.last_patient_id),
+            actor=actor,
+        )
+        chunk.done, chunk.counts = True, counts
+        chunk.finished_at = timezone.now()
+        chunk.save(update_fields=["done", "counts", "finished_at"])
+        run = EvaluationRun.objects.select_for_update().get(pk=run.pk)
+        if not run.chunks.filter(done=False).exists():
+            total: dict = {}
+            for tally in run.chunks.values_list("counts", flat=True):
+                _add_counts(total, tally)
+            _finish(run, total, _value_set_warnings(plans))
+    return True

@@ -1,6 +1,8 @@
 """Engine results flow into care gaps, and the 14-day documentation rule.
 
-After each evaluation, per measure and period (all set-based, a few queries per measure):
+After each evaluation, per measure, period and chunk of patients (set-based, a few queries per
+measure; what to change is decided in SQL against the stored results, only gaps that change are
+loaded):
 - an open result with no gap opens one (identified, source: engine);
 - a met numerator closes the gap from any state but closed, with the resource the engine found as
   evidence; pending outreach stops because the gap is no longer open;
@@ -15,10 +17,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from carehub.history import bulk_create_with_history, bulk_update_with_history, get_system_user
+from carehub.history import (
+    bulk_create_with_history,
+    bulk_update_with_history,
+    get_system_user,
+    insert_select_with_history,
+)
 from gaps.care_gaps import (
     DOCUMENTATION_DAYS,
     OPEN_STATES,
@@ -34,6 +41,7 @@ from gaps.measures import MEASURE_WEIGHTS
 from gaps.models import Measure, MeasureResult
 
 COORDINATION_DAYS = 2
+NOT_GIVEN = object()
 
 
 @dataclass
@@ -73,53 +81,183 @@ def _engine_evidence(gap: CareGap, result: MeasureResult, actor, now, kind: str)
     )
 
 
+def _sql_value(field, value):
+    return field.get_db_prep_save(value, connection)
+
+
+def _open_new_gaps(
+    organization, measure: Measure, period_start, period_end, patient_range, *, actor, now, today
+) -> list[int]:
+    """One `INSERT … SELECT` opens a gap for every open result without one (history written
+    set-based in the same transaction); a gap someone else opened meanwhile is left alone."""
+    explicit = {
+        "organization": "r.organization_id",
+        "patient": "r.patient_id",
+        "measure": "r.measure_id",
+        "period_start": "r.period_start",
+        "period_end": "r.period_end",
+        "measure_result": "r.id",
+        "measure_code": measure.cms,
+        "primary_source": SourceKind.ENGINE,
+        "state": GapState.IDENTIFIED,
+        "state_changed_at": now,
+        "next_step": NextStep.REVIEW_RECORDS,
+        "next_step_due": today + dt.timedelta(days=2),
+        "due_date": period_end,
+        "measure_weight": MEASURE_WEIGHTS.get(measure.cms, 1),
+        "created_at": now,
+    }
+    columns, select, params = [], [], []
+    for model_field in CareGap._meta.concrete_fields:
+        if model_field.primary_key:
+            continue
+        columns.append(model_field.column)
+        value = explicit.get(model_field.name, NOT_GIVEN)
+        if isinstance(value, str) and value.startswith("r."):
+            select.append(value)
+            continue
+        select.append("%s")
+        params.append(
+            _sql_value(model_field, model_field.get_default() if value is NOT_GIVEN else value)
+        )
+    results = MeasureResult._meta.db_table
+    gaps = CareGap._meta.db_table
+    sql = (
+        f"SELECT {', '.join(select)} FROM {results} r WHERE r.organization_id = %s "  # noqa: S608
+        "AND r.measure_id = %s AND r.period_start = %s AND r.period_end = %s AND r.status = %s"
+        + (" AND r.patient_id BETWEEN %s AND %s" if patient_range else "")
+        + f" AND NOT EXISTS (SELECT 1 FROM {gaps} g WHERE g.patient_id = r.patient_id "  # noqa: S608
+        "AND g.measure_code = %s AND g.period_start = r.period_start "
+        "AND g.period_end = r.period_end)"
+    )
+    params += [
+        organization.pk,
+        measure.pk,
+        connection.ops.adapt_datefield_value(period_start),
+        connection.ops.adapt_datefield_value(period_end),
+        MeasureResult.Status.OPEN,
+        *(patient_range or ()),
+        measure.cms,
+    ]
+    created = insert_select_with_history(
+        CareGap,
+        columns,
+        sql,
+        params,
+        actor=actor,
+        reason="Opened by the engine: the service is due",
+        skip_conflicts=True,
+    )
+    for start in range(0, len(created), 5000):
+        batch = created[start : start + 5000]
+        source = {
+            "gap": "g.id",
+            "kind": SourceKind.ENGINE,
+            "name": "engine",
+            "due_date": period_end,
+            "reported_at": now,
+        }
+        columns, select, source_params = [], [], []
+        for model_field in GapSource._meta.concrete_fields:
+            if model_field.primary_key:
+                continue
+            columns.append(model_field.column)
+            value = source.get(model_field.name, NOT_GIVEN)
+            if value == "g.id":
+                select.append(value)
+                continue
+            select.append("%s")
+            source_params.append(
+                _sql_value(model_field, model_field.get_default() if value is NOT_GIVEN else value)
+            )
+        insert_select_with_history(
+            GapSource,
+            columns,
+            f"SELECT {', '.join(select)} FROM {gaps} g "  # noqa: S608
+            f"WHERE g.id IN ({', '.join(['%s'] * len(batch))})",
+            [*source_params, *batch],
+            actor=actor,
+            reason="Reported by the engine",
+        )
+    return created
+
+
+def _gaps_to_change(organization, measure: Measure, period_start, period_end, patient_range):
+    """(result id, gap id) of the gaps the results change: the comparison runs in SQL, so only
+    the few gaps that move are loaded."""
+    results = MeasureResult._meta.db_table
+    gaps = CareGap._meta.db_table
+    open_states = sorted(OPEN_STATES)
+    sql = (
+        f"SELECT r.id, g.id FROM {results} r JOIN {gaps} g ON g.patient_id = r.patient_id "  # noqa: S608
+        "AND g.measure_code = %s AND g.period_start = r.period_start "
+        "AND g.period_end = r.period_end "
+        "WHERE r.organization_id = %s AND r.measure_id = %s AND r.period_start = %s "
+        "AND r.period_end = %s"
+        + (" AND r.patient_id BETWEEN %s AND %s" if patient_range else "")
+        + " AND ((r.status = %s AND g.state <> %s)"
+        f" OR (r.status = %s AND g.state IN ({', '.join(['%s'] * len(open_states))}))"
+        " OR (r.status = %s AND g.state = %s AND g.closed_by_engine)"
+        " OR g.measure_result_id IS NULL OR g.measure_result_id <> r.id)"
+    )
+    params = [
+        measure.cms,
+        organization.pk,
+        measure.pk,
+        connection.ops.adapt_datefield_value(period_start),
+        connection.ops.adapt_datefield_value(period_end),
+        *(patient_range or ()),
+        MeasureResult.Status.CLOSED,
+        GapState.CLOSED,
+        MeasureResult.Status.EXCLUDED,
+        *open_states,
+        MeasureResult.Status.OPEN,
+        GapState.CLOSED,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 @transaction.atomic
 def sync_gaps_from_results(
-    organization, measure: Measure, period_start: dt.date, period_end: dt.date, *, actor=None
+    organization,
+    measure: Measure,
+    period_start: dt.date,
+    period_end: dt.date,
+    *,
+    actor=None,
+    patient_range: tuple[int, int] | None = None,
 ) -> SyncCounts:
+    """Bring the gaps of one measure and period (of the patients in `patient_range`, inclusive;
+    None: all) in line with the stored results."""
     actor = actor or get_system_user()
     now = timezone.now()
     today = timezone.localdate()
-    results = MeasureResult.objects.filter(
-        organization=organization,
-        measure=measure,
-        period_start=period_start,
-        period_end=period_end,
-    ).only("pk", "patient_id", "status", "evidence", "organization_id")
-    gaps = {
-        gap.patient_id: gap
-        for gap in CareGap.objects.select_for_update().filter(
-            organization=organization,
-            measure_code=measure.cms,
-            period_start=period_start,
-            period_end=period_end,
-        )
-    }
     counts = SyncCounts()
-    new_gaps, changed, evidence, reasons = [], [], [], {}
-    for result in results:
-        gap = gaps.get(result.patient_id)
-        if gap is None:
-            if result.status == MeasureResult.Status.OPEN:
-                new_gaps.append(
-                    CareGap(
-                        organization=organization,
-                        patient_id=result.patient_id,
-                        measure_code=measure.cms,
-                        measure=measure,
-                        period_start=period_start,
-                        period_end=period_end,
-                        measure_result_id=result.pk,
-                        primary_source=SourceKind.ENGINE,
-                        state=GapState.IDENTIFIED,
-                        state_changed_at=now,
-                        next_step=NextStep.REVIEW_RECORDS,
-                        next_step_due=today + dt.timedelta(days=2),
-                        due_date=period_end,
-                        measure_weight=MEASURE_WEIGHTS.get(measure.cms, 1),
-                    )
-                )
-            continue
+    created = _open_new_gaps(
+        organization,
+        measure,
+        period_start,
+        period_end,
+        patient_range,
+        actor=actor,
+        now=now,
+        today=today,
+    )
+    counts.opened = len(created)
+    pairs = _gaps_to_change(organization, measure, period_start, period_end, patient_range)
+    if not pairs:
+        return counts
+    result_of = {gap_id: result_id for result_id, gap_id in pairs}
+    results = MeasureResult.objects.only(
+        "pk", "patient_id", "status", "evidence", "organization_id"
+    ).in_bulk(list(result_of.values()))
+    # Locked and read again: an agent's transition committed since the comparison wins.
+    locked = CareGap.objects.select_for_update().filter(pk__in=list(result_of)).order_by("pk")
+    changed, evidence, reasons = [], [], {}
+    for gap in locked:
+        result = results[result_of[gap.pk]]
         reason = None
         if result.status == MeasureResult.Status.CLOSED and gap.state != GapState.CLOSED:
             evidence.append(_engine_evidence(gap, result, actor, now, "numerator"))
@@ -160,20 +298,6 @@ def sync_gaps_from_results(
             counts.linked += 1
             reasons[gap.pk] = "Linked to the latest evaluation"
             changed.append(gap)
-    created = bulk_create_with_history(
-        new_gaps, actor=actor, reason="Opened by the engine: the service is due"
-    )
-    counts.opened = len(created)
-    bulk_create_with_history(
-        [
-            GapSource(
-                gap=gap, kind=SourceKind.ENGINE, name="engine", due_date=period_end, reported_at=now
-            )
-            for gap in created
-        ],
-        actor=actor,
-        reason="Reported by the engine",
-    )
     fields = [
         "state",
         "state_changed_at",

@@ -1,14 +1,17 @@
 """The gap engine: populations and gap status of one measure version for a whole panel.
 
-Set-based: `load_panel` reads everything the version needs in a fixed number of queries
-(value sets, patients, matching records, their codings); the criteria then run in memory over
-each patient's few records. Populations follow the MADiE cascade (measures.md 1.1 and 4):
-DENOM = IP; DENEX only inside DENOM; NUMER only for DENOM and not DENEX.
+Set-based: `load_chunk` reads everything the versions need for one range of patients in a fixed
+number of queries (patients, matching records, their codings); the criteria then run in memory
+over each patient's few records. `evaluate_chunks` walks a whole organization chunk by chunk,
+so memory depends on the chunk size, never on the organization's size. Populations follow
+the MADiE cascade (measures.md 1.1 and 4): DENOM = IP; DENEX only inside DENOM; NUMER only for
+DENOM and not DENEX.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.db.models import Q
@@ -16,7 +19,17 @@ from django.db.models import Q
 from gaps.measures import MeasureDefinition
 
 from .criteria import CRITERIA, Context, Evidence, during, encounters, evidence
-from .panel import Panel, PatientRow, load_panel
+from .panel import (
+    DEFAULT_CHUNK_SIZE,
+    Panel,
+    PanelPlan,
+    PatientRange,
+    PatientRow,
+    load_chunk,
+    load_panel,
+    patient_chunks,
+    plan_panel,
+)
 
 US_CORE_FEMALE = "248152002"
 
@@ -46,22 +59,34 @@ class MeasureEvaluation:
     panel: Panel
 
 
-def _whole_types(definitions: list[MeasureDefinition], organization) -> Q | None:
-    """Record kinds some criteria read beyond value-set matches."""
+def _whole_types(definitions: list[MeasureDefinition], organization):
+    """Record kinds some criteria read beyond value-set matches, for a range of patients."""
     from patients.clinical import ClinicalRecord
 
     kinds = {c.kind for d in definitions for c in (*d.ip_criteria, d.numerator)}
-    q = None
-    if "bp_controlled" in kinds:
-        # MP2025 looks at the class of the encounter a reading references, whatever its type.
-        refs = ClinicalRecord.objects.filter(
-            organization=organization, resource_type="Observation"
-        ).exclude(encounter_ref="")
-        q = Q(resource_type="Encounter", resource_id__in=refs.values("encounter_ref"))
-    if "medicare_or_65" in kinds:
-        coverage = Q(resource_type="Coverage")
-        q = coverage if q is None else q | coverage
-    return q
+    if not kinds & {"bp_controlled", "medicare_or_65"}:
+        return None
+
+    def wanted(patient_range: PatientRange | None) -> Q | None:
+        q = None
+        if "bp_controlled" in kinds:
+            # MP2025 looks at the class of the encounter a reading references, whatever its
+            # type. A reading and its encounter belong to the same patient, so the chunk's
+            # readings are enough.
+            refs = ClinicalRecord.objects.filter(
+                organization=organization, resource_type="Observation"
+            ).exclude(encounter_ref="")
+            if patient_range is not None:
+                refs = refs.filter(
+                    patient_id__gte=patient_range[0], patient_id__lte=patient_range[1]
+                )
+            q = Q(resource_type="Encounter", resource_id__in=refs.values("encounter_ref"))
+        if "medicare_or_65" in kinds:
+            coverage = Q(resource_type="Coverage")
+            q = coverage if q is None else q | coverage
+        return q
+
+    return wanted
 
 
 def _in_ip(definition: MeasureDefinition, ctx: Context, patient: PatientRow) -> list | None:
@@ -99,23 +124,66 @@ def _in_ip(definition: MeasureDefinition, ctx: Context, patient: PatientRow) -> 
     return found
 
 
-def evaluate_many(
-    organization, definitions: list[MeasureDefinition], period_start: dt.date, period_end: dt.date
-) -> list[MeasureEvaluation]:
-    """Evaluate several measure versions, loading the panel once per group of versions that
-    share value-set expansions (one group per measurement year in practice)."""
+def _groups(definitions: list[MeasureDefinition]) -> list[list[MeasureDefinition]]:
+    """Versions that share value-set expansions (one group per measurement year in practice)
+    share one panel load."""
     groups: dict[tuple, list[MeasureDefinition]] = {}
     for definition in definitions:
         key = (definition.valueset_cutoff, definition.rules.medication_reference)
         groups.setdefault(key, []).append(definition)
+    return list(groups.values())
+
+
+def plan_groups(organization, definitions: list[MeasureDefinition]) -> list[PanelPlan]:
+    return [
+        plan_panel(organization, group, whole_types=_whole_types(group, organization))
+        for group in _groups(definitions)
+    ]
+
+
+def evaluate_range(
+    plans: list[PanelPlan],
+    definitions: list[MeasureDefinition],
+    period_start: dt.date,
+    period_end: dt.date,
+    patient_range: PatientRange | None,
+) -> list[MeasureEvaluation]:
+    """Every version for the patients of one id range, in the order of `definitions`."""
     done = {}
-    for group in groups.values():
-        panel = load_panel(organization, group, whole_types=_whole_types(group, organization))
-        for definition in group:
+    for plan in plans:
+        panel = load_chunk(plan, patient_range)
+        for definition in plan.definitions:
             done[definition.key] = evaluate(
-                organization, definition, period_start, period_end, panel=panel
+                plan.organization, definition, period_start, period_end, panel=panel
             )
     return [done[d.key] for d in definitions]
+
+
+def evaluate_chunks(
+    organization,
+    definitions: list[MeasureDefinition],
+    period_start: dt.date,
+    period_end: dt.date,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> Iterator[tuple[PatientRange, list[MeasureEvaluation]]]:
+    """The organization chunk by chunk: (patient id range, one evaluation per version)."""
+    plans = plan_groups(organization, definitions)
+    for patient_range in patient_chunks(organization, chunk_size):
+        yield (
+            patient_range,
+            evaluate_range(plans, definitions, period_start, period_end, patient_range),
+        )
+
+
+def evaluate_many(
+    organization, definitions: list[MeasureDefinition], period_start: dt.date, period_end: dt.date
+) -> list[MeasureEvaluation]:
+    """Every version for the whole organization in one load (small panels; large ones go
+    through `evaluate_chunks`)."""
+    return evaluate_range(
+        plan_groups(organization, definitions), definitions, period_start, period_end, None
+    )
 
 
 def evaluate(
@@ -158,4 +226,14 @@ def evaluate(
     return MeasureEvaluation(definition, results, panel)
 
 
-__all__ = ["MeasureEvaluation", "PopulationResult", "evaluate", "evaluate_many"]
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "MeasureEvaluation",
+    "PopulationResult",
+    "evaluate",
+    "evaluate_chunks",
+    "evaluate_many",
+    "evaluate_range",
+    "patient_chunks",
+    "plan_groups",
+]

@@ -1,19 +1,23 @@
-"""Load what one measure version needs for a whole organization, in a fixed number of queries.
+"""Load what measure versions need for an organization, one chunk of patients at a time.
 
-1. the value-set expansions the version uses (one query) and their codes (one query);
-2. the patients with their FHIR detail (one query);
-3. the clinical records having a code in any of those value sets or direct codes, plus the few
-   record kinds some criteria read whole (encounters referenced by BP readings, coverage)
-   (one query);
-4. every coding of those records (one query).
+`plan_panel` reads once what every chunk shares: the value-set expansions the versions use and
+their codes (two queries). `load_chunk` then reads one range of patient ids in a fixed number
+of queries:
+1. the patients with their FHIR detail;
+2. their clinical records having a code in any of those value sets or direct codes, plus the
+   few record kinds some criteria read whole (encounters referenced by BP readings, coverage);
+3. every coding of those records.
 
-The number of queries does not depend on the number of patients.
+The number of queries does not depend on the number of patients, and memory depends on the
+chunk size only: `patient_chunks` walks the organization by primary key, so a million-patient
+organization is evaluated in constant memory (issue 13).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from django.db.models import Exists, OuterRef, Q
@@ -123,14 +127,54 @@ def _direct(key: str) -> tuple[str, str]:
     return system, value
 
 
-def load_panel(
+# Patients per chunk: about 15 KB each in memory, so ~150 MB per chunk whatever the panel size.
+DEFAULT_CHUNK_SIZE = 10_000
+
+PatientRange = tuple[int, int]  # inclusive bounds of patient ids
+
+
+@dataclass
+class PanelPlan:
+    """What every chunk of one load shares: the value-set selection and the code index."""
+
+    organization: Organization
+    definitions: list[MeasureDefinition]
+    oid_of: dict[int, str]
+    direct: list[str]
+    code_keys: dict[tuple[str, str], set[str]]
+    missing_value_sets: list[str]
+    warnings: list[str]
+    whole_types: Callable[[PatientRange | None], Q | None] | None = None
+
+
+def patient_chunks(
+    organization: Organization, size: int = DEFAULT_CHUNK_SIZE
+) -> Iterator[PatientRange]:
+    """Consecutive ranges of `size` patient ids of the organization (keyset walk: each step
+    is one index range, never an OFFSET)."""
+    if size < 1:
+        raise ValueError("chunk size must be positive")
+    last = 0
+    while True:
+        ids = list(
+            Patient.objects.filter(organization=organization, id__gt=last)
+            .order_by("id")
+            .values_list("id", flat=True)[:size]
+        )
+        if not ids:
+            return
+        yield ids[0], ids[-1]
+        last = ids[-1]
+
+
+def plan_panel(
     organization: Organization,
     definitions: list[MeasureDefinition],
     *,
-    whole_types: Q | None = None,
-) -> Panel:
-    """One load for several measure versions that share value-set expansions and rules on
-    medication references (measures of one measurement year): the union of what they need."""
+    whole_types: Callable[[PatientRange | None], Q | None] | None = None,
+) -> PanelPlan:
+    """The shared part of a load for several measure versions that share value-set expansions
+    and rules on medication references (measures of one measurement year)."""
     first = definitions[0]
     if any(
         (d.valueset_cutoff, d.rules.medication_reference)
@@ -151,27 +195,61 @@ def load_panel(
         code_keys[(system, code)].add(oid_of[value_set_id])
     for key in direct:
         code_keys[_direct(key)].add(key)
+    return PanelPlan(
+        organization,
+        definitions,
+        oid_of,
+        direct,
+        dict(code_keys),
+        selection.missing,
+        selection.warnings,
+        whole_types,
+    )
 
+
+def load_panel(
+    organization: Organization,
+    definitions: list[MeasureDefinition],
+    *,
+    whole_types: Callable[[PatientRange | None], Q | None] | None = None,
+) -> Panel:
+    """The whole organization in one load (small panels, tests); see `load_chunk`."""
+    return load_chunk(plan_panel(organization, definitions, whole_types=whole_types))
+
+
+def load_chunk(plan: PanelPlan, patient_range: PatientRange | None = None) -> Panel:
+    """The patients whose ids lie in `patient_range` (inclusive; None: all of them) with the
+    records and codings the plan's measure versions read."""
+    organization = plan.organization
+    in_range = (
+        Q()
+        if patient_range is None
+        else Q(patient_id__gte=patient_range[0], patient_id__lte=patient_range[1])
+    )
     in_value_sets = Exists(
         ValueSetCode.objects.filter(
-            value_set_id__in=list(oid_of), system=OuterRef("system"), code=OuterRef("code")
+            value_set_id__in=list(plan.oid_of), system=OuterRef("system"), code=OuterRef("code")
         )
     )
     direct_q = Q()
-    for key in direct:
+    for key in plan.direct:
         system, value = _direct(key)
         direct_q |= Q(system=system, code=value)
     matching = ClinicalCoding.objects.filter(
-        organization=organization,
+        record=OuterRef("pk"),
         element__in=[ClinicalCoding.Element.CODE, ClinicalCoding.Element.MEDICATION_REF],
-    ).filter(Q(in_value_sets) | direct_q if direct else Q(in_value_sets))
-    wanted = Q(id__in=matching.values("record_id"))
-    if whole_types is not None:
-        wanted |= whole_types
-    records = ClinicalRecord.objects.filter(organization=organization).filter(wanted)
+    ).filter(Q(in_value_sets) | direct_q if plan.direct else Q(in_value_sets))
+    wanted = Q(Exists(matching))
+    extra = plan.whole_types(patient_range) if plan.whole_types is not None else None
+    if extra is not None:
+        wanted |= extra
+    records = ClinicalRecord.objects.filter(organization=organization).filter(in_range, wanted)
 
     patients: dict[int, PatientRow] = {}
-    for row in Patient.objects.filter(organization=organization).values_list(
+    people = Patient.objects.filter(organization=organization)
+    if patient_range is not None:
+        people = people.filter(id__range=patient_range)
+    for row in people.values_list(
         "id",
         "source_id",
         "mrn",
@@ -199,10 +277,20 @@ def load_panel(
         if owner is not None:
             owner.records.append(rec)
 
-    use_medication_reference = first.rules.medication_reference
-    for record_id, element, system, code in ClinicalCoding.objects.filter(
-        record__in=records
-    ).values_list("record_id", "element", "system", "code"):
+    # Every coding of the chunk's records; codings of records not loaded are skipped below
+    # (cheaper than repeating the record filter as a subquery).
+    codings = ClinicalCoding.objects.filter(organization=organization)
+    if patient_range is not None:
+        codings = codings.filter(
+            record__patient_id__gte=patient_range[0], record__patient_id__lte=patient_range[1]
+        )
+    else:
+        codings = codings.filter(record__in=records)
+    code_keys = plan.code_keys
+    use_medication_reference = plan.definitions[0].rules.medication_reference
+    for record_id, element, system, code in codings.values_list(
+        "record_id", "element", "system", "code"
+    ):
         rec = by_id.get(record_id)
         if rec is None:
             continue
@@ -228,7 +316,7 @@ def load_panel(
             rec.discharge.add(f"{system}|{code}")
     return Panel(
         list(patients.values()),
-        selection.missing,
-        selection.warnings,
-        queries=6,
+        plan.missing_value_sets,
+        plan.warnings,
+        queries=3,
     )
