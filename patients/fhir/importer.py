@@ -221,9 +221,10 @@ def _import_file(name, raw, organization, run, actor, counts: RunCounts, report:
         document = load_json(raw)
     except UnsafeJSON as error:
         raise BundleRejected([str(error)]) from None
-    kind = document.get("resourceType") if isinstance(document, dict) else None
+    kind = _resource_type(document)
     if kind not in R4_RESOURCE_TYPES:
-        found = kind if isinstance(document, dict) else type(document).__name__
+        found = document.get("resourceType") if isinstance(document, dict) else None
+        found = found if isinstance(document, dict) else type(document).__name__
         raise BundleRejected(
             [f"resourceType: expected a FHIR R4 Bundle or resource, got {found!r}"]
         )
@@ -240,6 +241,12 @@ def _import_file(name, raw, organization, run, actor, counts: RunCounts, report:
     counts.bundles_ok += 1
 
 
+def _resource_type(document: object) -> str:
+    """The resourceType of a JSON object, or '' (absent, not a string, not an object)."""
+    kind = document.get("resourceType") if isinstance(document, dict) else None
+    return kind if isinstance(kind, str) else ""
+
+
 def _flatten(document: dict, prefix: str, errors: list[str]) -> Iterator[Entry]:
     """Every resource of a Bundle, of Bundles nested in it, and of Bundles inside Parameters."""
     if document.get("resourceType") == "Parameters":
@@ -249,7 +256,7 @@ def _flatten(document: dict, prefix: str, errors: list[str]) -> Iterator[Entry]:
             return
         for index, parameter in enumerate(parameters):
             resource = parameter.get("resource") if isinstance(parameter, dict) else None
-            if isinstance(resource, dict) and resource.get("resourceType") in {
+            if _resource_type(resource) in {
                 "Bundle",
                 "Parameters",
             }:
@@ -271,9 +278,10 @@ def _flatten(document: dict, prefix: str, errors: list[str]) -> Iterator[Entry]:
                 continue  # a transaction DELETE has no resource; deletes are not imported
             errors.append(f"{label}.resource: missing or not an object")
             continue
-        kind = resource.get("resourceType")
+        kind = _resource_type(resource)
         if kind not in R4_RESOURCE_TYPES:
-            errors.append(f"{label}.resource.resourceType: unknown resource type {kind!r}")
+            found = resource.get("resourceType")
+            errors.append(f"{label}.resource.resourceType: unknown resource type {found!r}")
             continue
         if kind in {"Bundle", "Parameters"}:
             yield from _flatten(resource, f"{label}.resource.", errors)

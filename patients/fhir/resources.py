@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 
 from patients.clinical import ClinicalCoding, ClinicalRecord
-from patients.fhir.reading import EntryError, read_string
+from patients.fhir.reading import EntryError, read_list, read_object, read_string
 from patients.fhir.timing import (
     Interval,
     TimingError,
@@ -135,11 +135,10 @@ class ResourceMapper:
         try:
             if kind == "Encounter":
                 add(ClinicalCoding.Element.CODE, resource.get("type"))
-                add(
-                    ClinicalCoding.Element.DISCHARGE,
-                    (resource.get("hospitalization") or {}).get("dischargeDisposition"),
-                )
-                record.encounter_class = str((resource.get("class") or {}).get("code") or "")[:16]
+                hospitalization = read_object(resource.get("hospitalization"), "hospitalization")
+                add(ClinicalCoding.Element.DISCHARGE, hospitalization.get("dischargeDisposition"))
+                encounter_class = read_object(resource.get("class"), "class")
+                record.encounter_class = read_string(encounter_class.get("code"), "class.code")[:16]
                 if resource.get("period") is not None:
                     interval = self._field("period", period_interval, resource["period"])
             elif kind == "Condition":
@@ -173,11 +172,12 @@ class ResourceMapper:
                 self._value(record, resource, add)
                 record.components = [
                     self._component(component)
-                    for component in resource.get("component") or []
+                    for component in read_list(resource.get("component"), "component")
                     if isinstance(component, dict)
                 ]
-                encounter = (resource.get("encounter") or {}).get("reference") or ""
-                record.encounter_ref = str(encounter).rstrip("/").split("/")[-1][:128]
+                encounter = read_object(resource.get("encounter"), "encounter")
+                reference = read_string(encounter.get("reference"), "encounter.reference")
+                record.encounter_ref = reference.rstrip("/").split("/")[-1][:128]
             elif kind == "Procedure":
                 add(ClinicalCoding.Element.CODE, resource.get("code"))
                 interval = self._field(
@@ -216,8 +216,9 @@ class ResourceMapper:
                 add(ClinicalCoding.Element.CODE, resource.get("type"))
                 if resource.get("period") is not None:
                     interval = self._field("period", period_interval, resource["period"])
-        except (TypeError, AttributeError) as error:
-            raise EntryError(f"malformed element ({error})") from None
+        except (TypeError, AttributeError, KeyError, IndexError) as error:
+            # An element of a shape the typed readers do not check yet: named by the error.
+            raise EntryError(f"malformed element ({type(error).__name__}: {error})") from None
         for name, value in interval.columns().items():
             setattr(record, name, value)
         record.content_hash = _hash(resource, extra_hash + f"|{patient.pk}")
@@ -232,7 +233,7 @@ class ResourceMapper:
 
     def _value(self, record: ClinicalRecord, resource: dict, add) -> None:
         if "valueQuantity" in resource:
-            quantity = resource["valueQuantity"] or {}
+            quantity = read_object(resource["valueQuantity"], "valueQuantity")
             record.value_type = "quantity"
             if isinstance(quantity.get("value"), int | float):
                 record.value_num = float(quantity["value"])
@@ -282,15 +283,20 @@ class ResourceMapper:
 
     def _medication_period(self, record: ClinicalRecord, resource: dict) -> Interval:
         """The supply period of measures.md 2.4 as inclusive dates, or `period_unknown`."""
-        dosage = (resource.get("dosageInstruction") or [{}])[0] or {}
-        repeat = ((dosage.get("timing") or {}).get("repeat")) or {}
-        bounds = repeat.get("boundsPeriod") or {}
-        dispense = resource.get("dispenseRequest") or {}
+        dosages = read_list(resource.get("dosageInstruction"), "dosageInstruction")
+        dosage = read_object(dosages[0] if dosages else None, "dosageInstruction[0]")
+        timing = read_object(dosage.get("timing"), "dosageInstruction[0].timing")
+        repeat = read_object(timing.get("repeat"), "dosageInstruction[0].timing.repeat")
+        bounds = read_object(
+            repeat.get("boundsPeriod"), "dosageInstruction[0].timing.repeat.boundsPeriod"
+        )
+        dispense = read_object(resource.get("dispenseRequest"), "dispenseRequest")
+        validity = read_object(dispense.get("validityPeriod"), "dispenseRequest.validityPeriod")
         start = None
         for raw in (
             bounds.get("start"),
             resource.get("authoredOn"),
-            (dispense.get("validityPeriod") or {}).get("start"),
+            validity.get("start"),
         ):
             if raw:
                 start = self._field("authoredOn/boundsPeriod", parse_datetime, raw).local_date
@@ -298,7 +304,8 @@ class ResourceMapper:
         supply = _duration_days(dispense.get("expectedSupplyDuration"))
         supply_field = "dispenseRequest.expectedSupplyDuration"
         if supply is None:
-            quantity = _number((dispense.get("quantity") or {}).get("value"))
+            quantity = read_object(dispense.get("quantity"), "dispenseRequest.quantity")
+            quantity = _number(quantity.get("value"))
             dose = _dose(dosage)
             per_day = _doses_per_day(repeat)
             if quantity and dose and per_day:
@@ -367,12 +374,16 @@ def _duration_days(duration) -> float | None:
 
 
 def _dose(dosage: dict) -> float | None:
-    rates = dosage.get("doseAndRate") or []
-    if len(rates) != 1 or not isinstance(rates[0], dict):
+    where = "dosageInstruction[0].doseAndRate"
+    rates = read_list(dosage.get("doseAndRate"), where)
+    if len(rates) != 1:
         return None
-    quantity = rates[0].get("doseQuantity") or (rates[0].get("doseRange") or {}).get("high")
-    value = (quantity or {}).get("value")
-    return float(value) if isinstance(value, int | float) and value > 0 else None
+    rate = read_object(rates[0], f"{where}[0]")
+    quantity = rate.get("doseQuantity") or read_object(
+        rate.get("doseRange"), f"{where}[0].doseRange"
+    ).get("high")
+    value = _number(read_object(quantity, f"{where}[0].doseQuantity").get("value"))
+    return value if value and value > 0 else None
 
 
 def _doses_per_day(repeat: dict) -> float | None:

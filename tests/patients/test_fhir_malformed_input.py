@@ -139,6 +139,16 @@ MALFORMED = {
         nested(300),
         "entry[0].resource.extension[0]",
     ),
+    "resource-type-as-a-list": (
+        as_bytes(collection(patient(), {**observation(), "resourceType": ["Observation"]})),
+        "entry[1].resource.resourceType: unknown resource type ['Observation']",
+    ),
+    "dosage-instruction-as-an-object": (
+        as_bytes(
+            collection(patient(), {**medication_request(), "dosageInstruction": {"text": "daily"}})
+        ),
+        "entry[1] (MedicationRequest/mr-1): dosageInstruction: must be a list, not an object",
+    ),
     "entry-request-as-a-string": (
         as_bytes(
             {"resourceType": "Bundle", "type": "transaction", "entry": [{"request": "DELETE"}]}
