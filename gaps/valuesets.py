@@ -22,6 +22,14 @@ from carehub.errors import DomainError
 from carehub.history import bulk_create_untracked
 from gaps.models import ValueSet, ValueSetCode
 from patients.fhir.importer import expand_paths
+from patients.fhir.reading import (
+    EntryError,
+    UnsafeJSON,
+    load_json,
+    read_list,
+    read_object,
+    read_string,
+)
 from patients.fhir.resources import canonical_system
 from patients.fhir.timing import TimingError, parse_datetime
 
@@ -43,22 +51,34 @@ def _value_sets_in(document: dict, label: str) -> Iterable[tuple[str, dict]]:
     if kind == "ValueSet":
         yield label, document
     elif kind == "Bundle":
-        for index, entry in enumerate(document.get("entry") or []):
-            resource = (entry or {}).get("resource") or {}
-            yield from _value_sets_in(resource, f"{label}entry[{index}].resource ")
+        for index, entry in enumerate(_read(read_list, document.get("entry"), f"{label}entry")):
+            entry = _read(read_object, entry, f"{label}entry[{index}]")
+            resource = _read(read_object, entry.get("resource"), f"{label}entry[{index}].resource")
+            yield from _value_sets_in(resource, f"{label}entry[{index}].resource.")
     else:
         raise DomainError(f"{label}resourceType: expected ValueSet or Bundle, got {kind!r}")
 
 
+def _read(reader, value, where: str, **options):
+    """A typed FHIR reader whose complaint becomes the loader's error, naming the element."""
+    try:
+        return reader(value, where, **options)
+    except EntryError as error:
+        raise DomainError(str(error)) from None
+
+
 def _parse(value_set: dict, where: str) -> dict:
-    url = str(value_set.get("url") or "")
+    # url, version and expansion identifier identify the set: refused when too long, never cut.
+    url = _read(read_string, value_set.get("url"), f"{where}url", max_length=300)
     oid = url.removeprefix(OID_PREFIX) if url.startswith(OID_PREFIX) else ""
     if url.startswith(LOCAL_PREFIX):
         oid = url  # a customer-written set, e.g. a measure's direct-reference CPT codes
     if not oid:
-        oid = str(value_set.get("id") or "").split("-")[0]
+        oid = _read(read_string, value_set.get("id"), f"{where}id").split("-")[0]
     if not oid:
         raise DomainError(f"{where}url: cannot tell the value set's OID")
+    if len(oid) > 128:
+        raise DomainError(f"{where}url: the OID is longer than 128 characters")
     expansion = value_set.get("expansion")
     if not isinstance(expansion, dict) or not isinstance(expansion.get("contains"), list):
         raise DomainError(
@@ -67,26 +87,34 @@ def _parse(value_set: dict, where: str) -> dict:
         )
     codes = {}
     for index, item in enumerate(expansion["contains"]):
+        at = f"{where}expansion.contains[{index}]"
         if not isinstance(item, dict) or not item.get("system") or not item.get("code"):
-            raise DomainError(f"{where}expansion.contains[{index}]: needs system and code")
-        key = (canonical_system(str(item["system"])), str(item["code"]))
-        codes[key] = str(item.get("display") or "")[:500]
+            raise DomainError(f"{at}: needs system and code")
+        # System and code identify the code: too long is refused, never cut into another code.
+        system = _read(read_string, item["system"], f"{at}.system", max_length=200)
+        code = _read(read_string, item["code"], f"{at}.code", max_length=64)
+        display = _read(read_string, item.get("display"), f"{at}.display")
+        codes[(canonical_system(system), code)] = display[:500]
     timestamp = None
     if expansion.get("timestamp"):
         try:
-            timestamp = parse_datetime(str(expansion["timestamp"])).at
+            timestamp = parse_datetime(expansion["timestamp"]).at
         except TimingError as error:
             raise DomainError(f"{where}expansion.timestamp: {error}") from None
     total = expansion.get("total")
+    version = _read(read_string, value_set.get("version"), f"{where}version", max_length=64)
+    identifier = _read(
+        read_string, expansion.get("identifier"), f"{where}expansion.identifier", max_length=200
+    )
     return {
-        "oid": oid[:128],
-        "version": str(value_set.get("version") or "")[:64],
-        "url": url[:300],
+        "oid": oid,
+        "version": version,
+        "url": url,
         "name": str(value_set.get("name") or "")[:200],
         "title": str(value_set.get("title") or "")[:300],
-        "expansion_identifier": str(expansion.get("identifier") or "")[:200],
+        "expansion_identifier": identifier,
         "expansion_timestamp": timestamp,
-        "declared_total": total if isinstance(total, int) else None,
+        "declared_total": total if isinstance(total, int) and 0 <= total < 2**31 else None,
         "codes": codes,
     }
 
@@ -96,11 +124,10 @@ def load_valuesets(paths: Iterable[str | Path], *, actor, partial: bool = False)
     report = LoadReport()
     parsed: list[tuple[str, dict]] = []
     for path in expand_paths(paths):
-        raw = path.read_bytes()
         try:
-            document = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            report.errors.append(f"{path}: malformed JSON ({error})")
+            document = load_json(path.read_bytes())
+        except UnsafeJSON as error:
+            report.errors.append(f"{path}: {error}")
             continue
         try:
             for where, value_set in _value_sets_in(document, ""):
