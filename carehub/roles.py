@@ -53,34 +53,74 @@ _CONSENT_WORK = {
     "consent.selfservicelink": {"view", "add"},
 }
 
+# Worklists: everyone who works sees the items; what one may take is the queue's object grant
+# (team membership); supervisors assign and manage teams.
+_WORK_READ = {
+    "worklists.workitem": {"view"},
+    "worklists.queue": {"view"},
+    "worklists.team": {"view"},
+}
+_WORK_SUPERVISE = {
+    "worklists.workitem": {"view", "assign"},
+    "worklists.queue": {"view"},
+    "worklists.team": {"view", "change"},
+}
+
+# Outreach: the attempt log and appointments; attempts are added by logging a call, appointments
+# change through their actions, follow-ups are marked done. Templates are the leads' to write.
+_OUTREACH_READ = {
+    "outreach.messagetemplate": {"view"},
+    "outreach.outreachattempt": {"view"},
+    "outreach.appointment": {"view"},
+    "outreach.followup": {"view"},
+    "outreach.waitlistentry": {"view"},
+    "outreach.letterbatch": {"view"},
+}
+_OUTREACH_WORK = {
+    **_OUTREACH_READ,
+    "outreach.outreachattempt": {"view", "add"},
+    "outreach.appointment": {"view", "change"},
+    "outreach.followup": {"view", "change"},
+    "outreach.letterbatch": {"view", "add"},
+}
+_OUTREACH_LEAD = {**_OUTREACH_WORK, "outreach.messagetemplate": {"view", "add", "change"}}
+
 ROLE_PERMISSIONS: dict[str, dict[str, set[str]]] = {
     AGENT: {
         **_ORG_REFERENCE,
         **_GAPS_WORK,
         **_CONSENT_WORK,
+        **_WORK_READ,
+        **_OUTREACH_WORK,
         "patients.patient": {"view", "change"},
     },
     SUPERVISOR: {
+        **_WORK_SUPERVISE,
         **_ORG_REFERENCE,
         **_GAPS_DECIDE,
         **_GAP_LISTS,
         **_RUNS_READ,
         **_CONSENT_WORK,
+        **_OUTREACH_LEAD,
         "patients.importrun": {"view", "add"},
         "patients.patient": {"view", "change", "add", "export"},
     },
     COORDINATOR: {
+        **_WORK_READ,
         **_ORG_REFERENCE,
         **_GAPS_DECIDE,
         **_CONSENT_WORK,
+        **_OUTREACH_LEAD,
         "patients.patient": {"view", "change"},
     },
     AUDITOR: {
+        **_WORK_READ,
         **_ORG_REFERENCE,
         **_GAPS_READ,
         "gaps.gaplistimport": {"view"},
         **_RUNS_READ,
         **_CONSENT_READ,
+        **_OUTREACH_READ,
         "patients.patient": {"view", "export"},
         "audit.accesslog": {"view"},
         "carehub.user": {"view"},

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "audit",
     "gaps",
     "consent",
+    "worklists",
 ]
 
 MIDDLEWARE = [

@@ -27,6 +27,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
+from carehub import events
 from carehub.errors import Conflict, DomainError, NotAllowed
 from carehub.history import save_with_history
 from carehub.permissions import require_organization_access
@@ -145,6 +146,7 @@ def _finish(
     due: dt.date | None = None,
     step: str | None = None,
 ) -> CareGap:
+    previous_state = gap.state
     gap.state = target
     gap.state_changed_at = timezone.now()
     if target in NEXT_STEP:
@@ -154,6 +156,10 @@ def _finish(
     else:
         gap.next_step, gap.next_step_due = "", None
     save_with_history(gap, actor=actor, reason=reason)
+    # Work items follow the gap in this same transaction (worklists subscribes).
+    events.publish(
+        events.GAP_TRANSITIONED, gap=gap, previous_state=previous_state, actor=actor, reason=reason
+    )
     return gap
 
 
@@ -326,6 +332,7 @@ def open_gap(
         actor=actor,
         reason=reason,
     )
+    events.publish(events.GAP_OPENED, gap=gap, actor=actor)
     return gap
 
 
