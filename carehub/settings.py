@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "audit",
     "gaps",
     "consent",
+    "outreach",
     "worklists",
 ]
 
@@ -250,3 +251,19 @@ CAREHUB_GAP_LIST_MAX_BYTES = env_int("CAREHUB_GAP_LIST_MAX_BYTES", 20 * 1024 * 1
 
 CAREHUB_SYSTEM_USERNAME = "carehub-system"
 CAREHUB_DEMO_PASSWORD = env_str("CAREHUB_DEMO_PASSWORD", "carehub-demo")
+# Outreach: the backend of each channel (outreach.backends); the defaults store and log.
+CAREHUB_OUTREACH_BACKENDS = {
+    "portal": env_str("CAREHUB_PORTAL_BACKEND", "outreach.backends.store.PortalStoreBackend"),
+    "sms": env_str("CAREHUB_SMS_BACKEND", "outreach.backends.store.SmsStoreBackend"),
+    "email": env_str("CAREHUB_EMAIL_OUTREACH_BACKEND", "outreach.backends.email.DjangoEmailBackend"),
+    "voice": env_str("CAREHUB_VOICE_BACKEND", "outreach.backends.store.VoiceStoreBackend"),
+    "letter": env_str("CAREHUB_LETTER_BACKEND", "outreach.backends.store.LetterBatchBackend"),
+}
+CAREHUB_OUTREACH_FROM_EMAIL = env_str("CAREHUB_OUTREACH_FROM_EMAIL", "outreach@carehub.local")
+CAREHUB_SMTP_TIMEOUT = env_int("CAREHUB_SMTP_TIMEOUT", 30)
+# An attempt still `sending` this long after it was claimed becomes `unknown` (a person checks).
+CAREHUB_OUTREACH_SENDING_TIMEOUT_SECONDS = env_int("CAREHUB_OUTREACH_SENDING_TIMEOUT_SECONDS", 900)
+# The SMS gateway signs its webhooks with this secret (HMAC-SHA256 of the body); empty refuses all.
+CAREHUB_SMS_WEBHOOK_SECRET = env_str("CAREHUB_SMS_WEBHOOK_SECRET", "")
+# The address patients reach CareHub at (for the self-service link sent in a message).
+CAREHUB_PUBLIC_URL = env_str("CAREHUB_PUBLIC_URL", "http://127.0.0.1:8000")

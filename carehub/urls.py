@@ -8,4 +8,6 @@ urlpatterns = [
     path("api/", include("carehub.api_urls")),
     # The patient's own preferences page, reached by a signed link (no login).
     path("preferences/", include("consent.urls")),
+    # The SMS gateway's signed delivery-status and inbound-message webhooks.
+    path("webhooks/", include("outreach.urls")),
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import mimetypes
+from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin, messages
@@ -28,6 +29,7 @@ from audit.models import AccessLog
 from audit.services import log_access
 from carehub.admin_base import PhiAdminMixin, ScopedAdmin
 from carehub.errors import DomainError
+from consent.models import Channel
 from gaps import selectors, workflow
 from gaps.care_gaps import (
     CareGap,
@@ -41,6 +43,23 @@ from gaps.gap_lists import LIST_KINDS, apply_gap_list, parse_gap_list, receive_g
 from gaps.measures import MEASURE_CODES
 from patients.models import Patient
 from patients.selectors import organizations_for, patients_for
+
+
+# Hooks for apps that build on gaps (which gaps must not import): a service that replaces a
+# transition's own in the admin form (outreach starts outreach through the contact policy), and
+# panels shown on the gap page (outreach's call log and "Log a call").
+TRANSITION_ROUTES: dict[str, Callable] = {}
+GAP_PANELS: list[Callable] = []
+BY_TARGET = {t.service: t.target for t in workflow.TRANSITIONS}
+
+
+def register_transition_route(service: str, make: Callable) -> None:
+    TRANSITION_ROUTES[service] = make
+
+
+def register_gap_panel(render: Callable) -> None:
+    if render not in GAP_PANELS:
+        GAP_PANELS.append(render)
 
 
 class MeasureFilter(admin.SimpleListFilter):
@@ -242,6 +261,7 @@ class CareGapAdmin(PhiAdminMixin, ScopedAdmin):
                 "-history_date", "-history_id"
             ),
             "window": workflow.window_for(gap),
+            "gap_panels": [render(request, gap) for render in GAP_PANELS],
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -262,12 +282,20 @@ class CareGapAdmin(PhiAdminMixin, ScopedAdmin):
             request.POST if request.method == "POST" else None, request.FILES or None
         )
         if request.method == "POST" and form.is_valid():
+            make = TRANSITION_ROUTES.get(service, workflow.SERVICES[service])
             try:
-                workflow.SERVICES[service](gap, actor=request.user, **form.service_kwargs())
+                result = make(gap, actor=request.user, **form.service_kwargs())
             except DomainError as error:
                 form.add_error(None, str(error))
             else:
-                messages.success(request, f"Gap #{gap.pk}: {LABELS[service].lower()} — done.")
+                # A routed service may end elsewhere (e.g. review instead of outreach) and says so.
+                note = getattr(result, "message", "")
+                if note and getattr(result, "state", "") != BY_TARGET.get(service):
+                    messages.warning(request, f"Gap #{gap.pk}: {note}")
+                else:
+                    messages.success(
+                        request, f"Gap #{gap.pk}: {note or LABELS[service].lower() + ' — done.'}"
+                    )
                 return redirect("admin:gaps_caregap_change", gap.pk)
         log_access(request, [gap], action=AccessLog.Action.VIEW)
         return TemplateResponse(
@@ -367,6 +395,11 @@ def _field(name: str, required: bool) -> forms.Field:
         ),
         "appointment_on": lambda: forms.DateField(label="Appointment date", **_DATE),
         "completed_on": lambda: forms.DateField(required=False, label="Done on", **_DATE),
+        "channel": lambda: forms.ChoiceField(
+            choices=Channel.choices,
+            initial=Channel.PHONE,
+            help_text="The contact policy decides; a patient nobody may contact goes to review",
+        ),
     }[name]()
 
 
@@ -382,7 +415,7 @@ FORM_FIELDS = {
         ("reference", False),
         ("attachment", False),
     ],
-    "record_outreach_started": [("next_attempt_on", False), ("reason", False)],
+    "record_outreach_started": [("channel", True), ("next_attempt_on", False), ("reason", False)],
     "mark_scheduled": [("appointment_on", True), ("reason", False)],
     "mark_completed": [("completed_on", False), ("reason", False)],
     "close_gap": [

@@ -402,14 +402,58 @@ def mark_not_a_gap(
 
 @transaction.atomic
 def record_outreach_started(
-    gap: CareGap, *, actor, next_attempt_on: dt.date | None = None, reason: str = ""
+    gap: CareGap,
+    *,
+    actor,
+    channel: str,
+    next_attempt_on: dt.date | None = None,
+    reason: str = "",
 ) -> CareGap:
+    """Outreach on a named channel, which the contact policy must permit (time of day aside: a
+    planned send waits for allowed hours). outreach.services.start_outreach is the caller that
+    also plans the contact and sends a patient nobody may contact to review instead."""
+    from consent.models import Channel, ContentClass
+    from consent.policy import TIME_REASONS, ContactRefused, check_contact
+
     gap, _ = _begin(gap, "record_outreach_started", actor)
+    if channel not in Channel.values:
+        raise DomainError(f"Name the channel: one of {', '.join(Channel.values)}")
     if next_attempt_on is not None and next_attempt_on < today():
         raise DomainError("The next attempt cannot be in the past")
-    return _finish(
-        gap, S.OUTREACH, actor=actor, due=next_attempt_on, reason=reason or "Outreach started"
+    decision = check_contact(
+        gap.patient, channel=channel, content_class=ContentClass.GENERAL, at=timezone.now()
     )
+    refused = [code for code in decision.reasons if code not in TIME_REASONS]
+    if refused:
+        raise ContactRefused(
+            f"The patient may not be contacted by {Channel(channel).label.lower()}: "
+            + " ".join(message for code, message in decision.reason_pairs if code in refused),
+            refused,
+        )
+    return _finish(
+        gap,
+        S.OUTREACH,
+        actor=actor,
+        due=next_attempt_on,
+        reason=reason or f"Outreach started ({Channel(channel).label.lower()})",
+    )
+
+
+def set_next_attempt(gap: CareGap, *, actor, due: dt.date, reason: str) -> CareGap:
+    """A gap in outreach keeps its state; its next attempt gets a new due date (after a contact)."""
+    with transaction.atomic():
+        locked = CareGap.objects.select_for_update().get(pk=gap.pk)
+        if locked.state != S.OUTREACH:
+            raise Conflict(f"The gap is {locked.get_state_display().lower()}, not in outreach")
+        locked.next_step = NextStep.NEXT_ATTEMPT
+        locked.next_step_due = due
+        save_with_history(
+            locked, actor=actor, reason=reason, update_fields=["next_step", "next_step_due"]
+        )
+        return locked
+
+
+BOOKING_HORIZON_DAYS = 731
 
 
 @transaction.atomic
@@ -437,6 +481,10 @@ def mark_completed(
     completed_on = completed_on or today()
     if completed_on > today():
         raise DomainError("The service cannot be completed in the future")
+    if gap.scheduled_for is not None and completed_on < gap.scheduled_for:
+        raise DomainError(
+            f"The appointment is on {gap.scheduled_for}: the service cannot be done before it"
+        )
     gap.completed_on = completed_on
     return _finish(
         gap,
@@ -513,11 +561,12 @@ def reopen_after_no_show(
 ) -> CareGap:
     gap, _ = _begin(gap, "reopen_after_no_show", actor)
     gap.scheduled_for = None
+    # Recovery outreach is due within 24 hours of the missed visit (domain.md 4).
     return _finish(
         gap,
         S.OUTREACH,
         actor=actor,
-        due=next_attempt_on,
+        due=next_attempt_on or today() + dt.timedelta(days=1),
         reason=reason or "No-show: back to outreach",
     )
 

@@ -41,9 +41,7 @@ def test_agent_closes_a_gap_with_a_lab_result_and_the_supervisor_sees_the_histor
     transition(page, "start_review")
     transition(page, "validate_gap", {"#id_reason": "No colonoscopy on file anywhere"})
     transition(page, "record_outreach_started")
-    transition(
-        page, "mark_scheduled", {"#id_appointment_on": (today + dt.timedelta(days=3)).isoformat()}
-    )
+    transition(page, "mark_scheduled", {"#id_appointment_on": today.isoformat()})
     transition(page, "mark_completed", {"#id_completed_on": today.isoformat()})
     transition(
         page,

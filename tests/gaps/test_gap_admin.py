@@ -109,8 +109,8 @@ def test_an_agent_works_a_gap_through_the_forms(client, agent_a, patient_a, sett
     client.force_login(agent_a)
     steps = [
         ("validate_gap", {}),
-        ("record_outreach_started", {"next_attempt_on": ""}),
-        ("mark_scheduled", {"appointment_on": (TODAY + dt.timedelta(days=5)).isoformat()}),
+        ("record_outreach_started", {"channel": "phone", "next_attempt_on": ""}),
+        ("mark_scheduled", {"appointment_on": TODAY.isoformat()}),
         ("mark_completed", {"completed_on": TODAY.isoformat()}),
         (
             "close_gap",

@@ -53,9 +53,12 @@ def _gap(builder) -> CareGap:
 
 
 def _to_outreach(gap, agent):
+    # The imported test patients carry no phone; outreach needs a channel the policy permits.
+    gap.patient.phone = "+16175550100"
+    gap.patient.save()
     start_review(gap, actor=agent)
     validate_gap(gap, actor=agent)
-    record_outreach_started(gap, actor=agent)
+    record_outreach_started(gap, actor=agent, channel="phone")
 
 
 @needs_shared

@@ -30,8 +30,12 @@ def arguments(service: str) -> dict:
         "start_review": {"reason": "records to check again"},
         "validate_gap": {},
         "mark_not_a_gap": {"not_a_gap_reason": "data_error", "reason": "wrong measure in list"},
-        "record_outreach_started": {"next_attempt_on": TODAY + dt.timedelta(days=2)},
-        "mark_scheduled": {"appointment_on": TODAY + dt.timedelta(days=7)},
+        "record_outreach_started": {
+            "channel": "phone",
+            "next_attempt_on": TODAY + dt.timedelta(days=2),
+        },
+        # The visit is today: the service is not done before its appointment (mark_completed).
+        "mark_scheduled": {"appointment_on": TODAY},
         "mark_completed": {"completed_on": TODAY},
         "close_gap": {
             "service_date": IN_WINDOW,
@@ -262,8 +266,8 @@ def test_only_coordinators_and_supervisors_decide_on_flagged_gaps(
 ):
     gap = CareGapFactory(patient=patient_a, state=GapState.NEEDS_REVIEW)
     with pytest.raises(NotAllowed):
-        SERVICES["record_outreach_started"](gap, actor=agent_a)
-    SERVICES["record_outreach_started"](gap, actor=coordinator_a)
+        SERVICES["record_outreach_started"](gap, actor=agent_a, channel="phone")
+    SERVICES["record_outreach_started"](gap, actor=coordinator_a, channel="phone")
     gap.refresh_from_db()
     assert gap.state == GapState.OUTREACH
 

@@ -1,0 +1,64 @@
+"""What outreach tells the rest of CareHub: a small registry of subscribers, called on commit.
+
+A later worklists app subscribes in its AppConfig.ready():
+
+    from outreach import events
+    events.subscribe(create_work_item_from_outreach_event)
+
+and gets an `OutreachEvent` after the transaction that made it commits (never for a rolled-back
+change). Events carry ids only (no PHI). Every `FollowUp` outreach creates is published as
+`follow_up_created`; the other kinds mark changes a queue may care about.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import transaction
+
+logger = logging.getLogger("outreach.events")
+
+FOLLOW_UP_CREATED = "follow_up_created"  # a person has to act (kind in follow_up_kind)
+ATTEMPT_OUTCOME = "attempt_outcome"  # an attempt reached a final status
+APPOINTMENT_CHANGED = "appointment_changed"  # booked, confirmed, completed, no-show, cancelled
+GAPS_TO_REVIEW = "gaps_to_review"  # outreach sent gaps to coordinator review
+
+
+@dataclass(frozen=True)
+class OutreachEvent:
+    kind: str
+    organization_id: int
+    patient_id: int
+    attempt_id: int | None = None
+    appointment_id: int | None = None
+    follow_up_id: int | None = None
+    follow_up_kind: str = ""
+    status: str = ""
+
+
+_subscribers: list[Callable[[OutreachEvent], None]] = []
+
+
+def subscribe(callback: Callable[[OutreachEvent], None]) -> None:
+    if callback not in _subscribers:
+        _subscribers.append(callback)
+
+
+def unsubscribe(callback: Callable[[OutreachEvent], None]) -> None:
+    if callback in _subscribers:
+        _subscribers.remove(callback)
+
+
+def publish(event: OutreachEvent) -> None:
+    """Deliver after commit; a failing subscriber is logged and does not undo outreach."""
+
+    def deliver() -> None:
+        for callback in list(_subscribers):
+            try:
+                callback(event)
+            except Exception:
+                logger.exception("outreach event subscriber failed (event %s)", event.kind)
+
+    transaction.on_commit(deliver)
