@@ -7,20 +7,30 @@ import datetime as dt
 from django.utils import timezone
 
 from carehub.history import get_system_user
-from gaps.services import evaluate_measures
+from gaps import services
 from patients.models import Organization
 
 
 def evaluate_all_organizations() -> dict:
-    """Nightly: every active organization, the current calendar year, as the system user."""
+    """Nightly: every active organization, the current calendar year, as the system user. Each
+    organization's evaluation is split into chunk tasks (`evaluate_chunk`) that every running
+    qcluster takes from the queue; returns the run id per organization."""
     today = timezone.now().date()
     start, end = dt.date(today.year, 1, 1), dt.date(today.year, 12, 31)
     actor = get_system_user()
-    done = {}
+    started = {}
     for organization in Organization.objects.filter(is_active=True):
-        summary = evaluate_measures(organization, period_start=start, period_end=end, actor=actor)
-        done[organization.slug] = summary.run.pk
-    return done
+        run = services.start_sharded_evaluation(
+            organization, period_start=start, period_end=end, actor=actor
+        )
+        started[organization.slug] = run.pk
+    return started
+
+
+def evaluate_chunk(chunk_id: int) -> bool:
+    """One chunk of a sharded evaluation (ids only in the task: no PHI on the queue).
+    Idempotent: a redelivered or duplicated task finds the chunk done and returns False."""
+    return services.evaluate_chunk(chunk_id, actor=get_system_user())
 
 
 def flag_stale_completions() -> int:
