@@ -558,7 +558,11 @@ class GapListImportAdmin(PhiAdminMixin, ScopedAdmin):
         rows = []
         if record.status == GapListImport.Status.PREVIEWED:
             record = GapListImport.objects.get(pk=record.pk)  # with the file content
-            rows = parse_gap_list(bytes(record.content), record.organization).rows[:50]
+            try:
+                rows = parse_gap_list(bytes(record.content), record.organization).rows[:50]
+            except DomainError as error:  # a list stored before a check it now fails
+                if request.method != "POST":  # the failed apply has said so already
+                    messages.error(request, str(error))
         log_access(request, [record], action=AccessLog.Action.VIEW)
         return TemplateResponse(
             request,

@@ -49,6 +49,10 @@ HEDIS_ANALOGUES = {
 }
 COLUMNS = ("mrn", "member_id", "measure", "due_date", "missing", "source", "last_service_date")
 LIST_KINDS = (SourceKind.PAYER_LIST, SourceKind.EHR_LIST)
+# A due date in year 1 or 9999 is a typo or a placeholder that would open a gap in a
+# measurement period nobody works; a service cannot have happened in the future.
+EARLIEST_DATE = dt.date(1900, 1, 1)
+DUE_DATE_HORIZON_DAYS = 3653  # ten years
 
 
 @dataclass
@@ -86,10 +90,25 @@ def parse_gap_list(content: bytes, organization) -> ParsedList:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise DomainError("The file is not UTF-8 text (save the list as CSV UTF-8)") from None
+    if "\x00" in text:  # no database text column can hold it; it is never part of a real list
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise DomainError(f"line {line}: contains a NUL character; the file is not a CSV text")
     reader = csv.DictReader(io.StringIO(text))
-    header = [name.strip().lower() for name in (reader.fieldnames or [])]
+    try:
+        header = [name.strip().lower() for name in (reader.fieldnames or [])]
+        reader.fieldnames = header
+        raw_rows = list(reader)
+    except csv.Error as error:  # e.g. a field past csv.field_size_limit() (128 KB)
+        if "field larger than field limit" in str(error):
+            reason = f"a field is longer than {csv.field_size_limit():,} characters"
+        else:
+            reason = str(error)
+        raise DomainError(f"line {reader.reader.line_num}: {reason}") from None
     if not header:
         raise DomainError("The file is empty: expected a header row and gap rows")
+    duplicates = sorted({name for name in header if name and header.count(name) > 1})
+    if duplicates:
+        raise DomainError(f"Duplicate column(s): {', '.join(duplicates)}; name each column once")
     missing_columns = [c for c in ("measure", "due_date") if c not in header]
     if missing_columns or not {"mrn", "member_id"} & set(header):
         needed = missing_columns + (
@@ -98,8 +117,6 @@ def parse_gap_list(content: bytes, organization) -> ParsedList:
         raise DomainError(
             f"Missing column(s): {', '.join(needed)}; columns are {', '.join(COLUMNS)}"
         )
-    reader.fieldnames = header
-    raw_rows = list(reader)
     parsed = ParsedList(lines=len(raw_rows))
     mrns = {r.get("mrn", "").strip() for r in raw_rows} - {""}
     members = {r.get("member_id", "").strip() for r in raw_rows} - {""}
@@ -149,12 +166,18 @@ def _row_problem(values: dict, by_mrn: dict, by_member: dict) -> ListRow | str:
         due = _date(values.get("due_date", ""))
     except ValueError:
         return f"bad due_date {values.get('due_date', '')!r} (use YYYY-MM-DD)"
+    today = timezone.localdate()
+    latest_due = today + dt.timedelta(days=DUE_DATE_HORIZON_DAYS)
+    if not EARLIEST_DATE <= due <= latest_due:
+        return f"due_date {due} is not plausible ({EARLIEST_DATE.year} to {latest_due.year})"
     last = None
     if values.get("last_service_date"):
         try:
             last = _date(values["last_service_date"])
         except ValueError:
             return f"bad last_service_date {values['last_service_date']!r} (use YYYY-MM-DD)"
+        if not EARLIEST_DATE <= last <= today:
+            return f"last_service_date {last} is not plausible ({EARLIEST_DATE.year} to today)"
     period = (dt.date(due.year, 1, 1), dt.date(due.year, 12, 31))
     return ListRow(
         0,

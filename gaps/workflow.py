@@ -463,6 +463,11 @@ def mark_scheduled(gap: CareGap, *, actor, appointment_on: dt.date, reason: str 
         raise DomainError("The appointment date is required")
     if appointment_on < today():
         raise DomainError("The appointment cannot be in the past")
+    if appointment_on > today() + dt.timedelta(days=BOOKING_HORIZON_DAYS):
+        # 9999-12-31 is a placeholder, not a booking: it would park the gap for good.
+        raise DomainError(
+            f"An appointment on {appointment_on} is more than two years ahead; check the date"
+        )
     gap.scheduled_for = appointment_on
     return _finish(
         gap,
