@@ -153,8 +153,12 @@ class ContactDecisionsView(PatientContactView):
                 at = parse_datetime(request.query_params["at"])
             except ValueError:
                 at = None
-            if at is None or timezone.is_naive(at):
-                raise DomainError("at must be an ISO 8601 instant with its offset")
+            # The policy reads the instant in the patient's time zone: years 1 and 9999 with
+            # an extreme offset overflow there, and centuries away are never a real question.
+            if at is None or timezone.is_naive(at) or not 1900 <= at.year <= 2999:
+                raise DomainError(
+                    "at must be an ISO 8601 instant with its offset, between 1900 and 2999"
+                )
         decisions = check_all_channels(patient, at=at)
         self.log_read(patient)
         return Response(

@@ -116,9 +116,14 @@ class PatientForm(ReasonForm):
 
     def clean(self):
         cleaned = super().clean()
+        organization = cleaned.get("organization")
+        if "organization" not in self.fields:  # read-only once registered
+            organization = self.instance.organization
+        if organization is None:  # empty or not one of the user's: the field says so
+            return cleaned
         try:
             services.check_patient_links(
-                organization=cleaned.get("organization") or self.instance.organization,
+                organization=organization,
                 site=cleaned.get("attributed_site"),
                 provider=cleaned.get("attributed_provider"),
                 payer_program=cleaned.get("payer_program"),

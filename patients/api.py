@@ -3,6 +3,7 @@ from rest_framework.response import Response
 
 from audit.models import AccessLog
 from audit.services import log_access
+from carehub.errors import DomainError
 from patients import selectors
 from patients.models import Patient
 
@@ -43,8 +44,11 @@ class PatientViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = PatientSerializer
 
     def get_queryset(self):
+        term = self.request.query_params.get("q", "")
+        if "\x00" in term:
+            raise DomainError("q contains a NUL character")
         queryset = selectors.patients_for_list(self.request.user)
-        return selectors.search_patients(queryset, self.request.query_params.get("q", ""))
+        return selectors.search_patients(queryset, term)
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
