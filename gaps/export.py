@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import uuid
@@ -11,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from carehub import csvsafe
 from gaps.models import MeasureResult
 from patients.models import Organization
 
@@ -70,7 +70,7 @@ def csv_rows(results: Iterable[MeasureResult]) -> Iterator[list[str]]:
 
 
 def write_csv(results: Iterable[MeasureResult], out) -> int:
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvsafe.writer(out, lineterminator="\n")
     count = -1
     for row in csv_rows(results):
         writer.writerow(row)

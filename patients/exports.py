@@ -1,9 +1,9 @@
 """Patient list export (CSV). Reading only; the caller logs the export to the access log."""
 
-import csv
 import io
 from collections.abc import Iterable, Iterator
 
+from carehub import csvsafe
 from patients.models import Patient
 
 COLUMNS = [
@@ -27,19 +27,13 @@ COLUMNS = [
 ]
 
 
-def spreadsheet_safe(value) -> str:
-    """Keep a cell from being read as a formula when the file is opened in a spreadsheet."""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def patients_csv(patients: Iterable[Patient]) -> Iterator[str]:
     """CSV lines of the given patients (an iterator, so large exports stream)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csvsafe.writer(buffer)
     writer.writerow([name for name, _ in COLUMNS])
     for patient in patients:
-        writer.writerow([spreadsheet_safe(value(patient)) for _, value in COLUMNS])
+        writer.writerow([value(patient) for _, value in COLUMNS])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
