@@ -151,7 +151,7 @@ def recompute_risk_tiers(organization=None, *, today: dt.date | None = None, act
     scoped = PatientRisk.objects.all()
     if organization is not None:
         scoped = scoped.filter(organization=organization)
-    return {tier: scoped.filter(tier=tier, computed_at=now).count() for tier in RiskTier.values}
+    return {tier: scoped.filter(tier=tier).count() for tier in RiskTier.values}
 
 
 def rerank_open_work(organization=None, *, actor) -> int:
