@@ -7,11 +7,23 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit"
 
     def ready(self) -> None:
-        from audit import immutability
+        from simple_history.signals import post_create_historical_record
+
+        from audit import immutability, origins, schedule
+        from audit.roles import extend_roles
         from carehub.roles import sync_role_permissions
+
+        extend_roles()
+
+        post_create_historical_record.connect(
+            origins.record_origin, dispatch_uid="carehub_history_origin"
+        )
 
         # Roles: after every app's permissions exist, so each app can extend carehub.roles.
         post_migrate.connect(sync_role_permissions, dispatch_uid="carehub_sync_roles")
         post_migrate.connect(
             immutability.protect_history_tables, dispatch_uid="carehub_protect_history"
+        )
+        post_migrate.connect(
+            schedule.sync_after_migrate, sender=self, dispatch_uid="carehub_audit_schedule"
         )

@@ -24,10 +24,15 @@ def trigger_sql(conn, table: str) -> str:
 
 
 def protected_tables() -> list[str]:
-    from audit.models import AccessLog
+    from audit.models import AccessLog, HistoryOrigin, Seal
     from carehub.history import history_tables
 
-    return [*history_tables(), AccessLog._meta.db_table]
+    return [
+        *history_tables(),
+        AccessLog._meta.db_table,
+        HistoryOrigin._meta.db_table,
+        Seal._meta.db_table,
+    ]
 
 
 def protect_history_tables(using: str = "default", **_signal_kwargs) -> None:
