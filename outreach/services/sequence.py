@@ -54,6 +54,7 @@ from patients.models import Patient
 logger = logging.getLogger("outreach.sequence")
 
 BATCH = 2000
+WORKED = (GapState.VALIDATED, GapState.OUTREACH, GapState.SCHEDULED, GapState.NEEDS_REVIEW)
 ATTEMPTED = (AttemptStatus.SENT, AttemptStatus.FAILED)
 
 
@@ -410,6 +411,8 @@ def dormant_patients(*, now: dt.datetime):
         .exclude(Exists(encounters))
         .exclude(Exists(reengaged))
         .exclude(Exists(Appointment.objects.filter(patient_id=OuterRef("pk"), status__in=UPCOMING)))
+        # A patient the gap sequence is working is not dormant to us; one message at a time.
+        .exclude(Exists(CareGap.objects.filter(patient_id=OuterRef("pk"), state__in=WORKED)))
     )
 
 
