@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -41,6 +42,7 @@ from gaps.care_gaps import (
     NotAGapReason,
     SourceKind,
 )
+from gaps.evidence_files import content_type_of
 from gaps.measures import MEASURE_CODES, MEASURE_WEIGHTS, pick_version
 from gaps.measures.windows import closure_window
 from gaps.services import sync_catalogue
@@ -172,24 +174,6 @@ def _require(text: str, what: str) -> str:
 
 # -- evidence ---------------------------------------------------------------------------------
 
-ALLOWED_ATTACHMENTS = {
-    # content sniffed from the first bytes; the declared type and name are not trusted.
-    b"%PDF-": "application/pdf",
-    b"\x89PNG\r\n\x1a\n": "image/png",
-    b"\xff\xd8\xff": "image/jpeg",
-}
-
-
-def _sniff(head: bytes) -> str | None:
-    for magic, content_type in ALLOWED_ATTACHMENTS.items():
-        if head.startswith(magic):
-            return content_type
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    return "text/plain"
-
 
 def check_attachment(upload: UploadedFile) -> tuple[str, str]:
     """(content type, sha256) of an acceptable file, or a DomainError naming the problem."""
@@ -197,15 +181,9 @@ def check_attachment(upload: UploadedFile) -> tuple[str, str]:
     if upload.size > limit:
         raise DomainError(f"The attachment is {upload.size:,} bytes; the limit is {limit:,} bytes")
     upload.seek(0)
-    head = upload.read(2048)
-    content_type = _sniff(head)
-    if content_type is None:
-        raise DomainError("The attachment must be a PDF, PNG, JPEG or plain-text file")
-    digest = hashlib.sha256(head)
-    for chunk in iter(lambda: upload.read(65536), b""):
-        digest.update(chunk)
+    data = upload.read()  # whole: the checks read the structure to the end (bounded above)
     upload.seek(0)
-    return content_type, digest.hexdigest()
+    return content_type_of(data), hashlib.sha256(data).hexdigest()
 
 
 def add_evidence(
@@ -217,6 +195,7 @@ def add_evidence(
     reference: str = "",
     attachment: UploadedFile | None = None,
     reason: str = "Evidence added",
+    result_values: dict | None = None,
 ) -> GapEvidence:
     require_organization_access(actor, gap.organization_id, what="this gap")
     if kind not in GapEvidence.Kind.values:
@@ -232,6 +211,7 @@ def add_evidence(
         reference=reference[:300],
         added_by=actor,
         added_at=timezone.now(),
+        **(result_values or {}),
     )
     if attachment is not None:
         evidence.attachment_type, evidence.attachment_sha256 = check_attachment(attachment)
@@ -273,6 +253,49 @@ def check_service_date(gap: CareGap, service_date: dt.date | None) -> None:
             f"A service on {service_date} does not count for {gap.measure_code} in the period "
             f"{gap.period_start} to {gap.period_end}: it must be between {first} and {last}"
         )
+
+
+# Measures whose numerator is a result value: their closure records the value and must meet it.
+BP_CONTROLLED_BELOW = (140, 90)  # CMS165: most recent BP < 140/90 mmHg
+HBA1C_POOR_ABOVE = Decimal("9.0")  # CMS122 (inverse): HbA1c > 9% is the gap
+
+
+def check_result(
+    gap: CareGap,
+    *,
+    systolic_bp: int | None = None,
+    diastolic_bp: int | None = None,
+    hba1c_percent: Decimal | None = None,
+) -> dict:
+    """The result fields a closure of this gap records, or a DomainError saying what is wrong."""
+    code = gap.measure_code
+    if code == "CMS165":
+        if systolic_bp is None or diastolic_bp is None:
+            raise DomainError(
+                "CMS165 closes on a blood pressure: give the systolic and diastolic values (mmHg)"
+            )
+        if not (50 <= systolic_bp <= 300 and 20 <= diastolic_bp <= 200):
+            raise DomainError(f"{systolic_bp}/{diastolic_bp} mmHg is not a plausible blood pressure")
+        if systolic_bp >= BP_CONTROLLED_BELOW[0] or diastolic_bp >= BP_CONTROLLED_BELOW[1]:
+            raise DomainError(
+                f"A blood pressure of {systolic_bp}/{diastolic_bp} mmHg is not controlled (the "
+                "measure needs below 140/90): the gap stays open"
+            )
+        return {"systolic_bp": systolic_bp, "diastolic_bp": diastolic_bp}
+    if code == "CMS122":
+        if hba1c_percent is None:
+            raise DomainError("CMS122 closes on an HbA1c result: give the value in %")
+        if not Decimal("3") <= hba1c_percent <= Decimal("25"):
+            raise DomainError(f"An HbA1c of {hba1c_percent}% is not a plausible result")
+        if hba1c_percent > HBA1C_POOR_ABOVE:
+            raise DomainError(
+                f"An HbA1c of {hba1c_percent}% is above 9%: the patient still counts as poorly "
+                "controlled, so the gap stays open"
+            )
+        return {"hba1c_percent": hba1c_percent}
+    if systolic_bp is not None or diastolic_bp is not None or hba1c_percent is not None:
+        raise DomainError(f"{code} does not close on a result value (only CMS165 and CMS122 do)")
+    return {}
 
 
 # -- the transitions --------------------------------------------------------------------------
@@ -510,14 +533,21 @@ def close_gap(
     reference: str = "",
     attachment: UploadedFile | None = None,
     reason: str = "",
+    systolic_bp: int | None = None,
+    diastolic_bp: int | None = None,
+    hba1c_percent: Decimal | None = None,
 ) -> CareGap:
-    """Closure with evidence; refused with the reason when the date does not count."""
+    """Closure with evidence (and the result value where the measure is one); refused with the
+    reason when the date or the value does not count."""
     gap, _ = _begin(gap, "close_gap", actor)
     if evidence_kind in ("", None):
         raise DomainError("The evidence type is required to close a gap")
     if evidence_kind == GapEvidence.Kind.ENGINE_RESOURCE:
         raise DomainError("Engine evidence is recorded by the engine, not by hand")
     check_service_date(gap, service_date)
+    result_values = check_result(
+        gap, systolic_bp=systolic_bp, diastolic_bp=diastolic_bp, hba1c_percent=hba1c_percent
+    )
     add_evidence(
         gap,
         actor=actor,
@@ -526,6 +556,7 @@ def close_gap(
         reference=reference,
         attachment=attachment,
         reason="Closure evidence",
+        result_values=result_values,
     )
     gap.closed_at = timezone.now()
     gap.closed_by_engine = False

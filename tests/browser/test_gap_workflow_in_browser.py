@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from gaps.care_gaps import CareGap, GapEvidence, GapState
+from tests.gaps.evidence_samples import pdf_bytes
 from tests.gaps.factories import CareGapFactory
 
 pytestmark = [
@@ -55,7 +56,7 @@ def test_agent_closes_a_gap_with_a_lab_result_and_the_supervisor_sees_the_histor
             "#id_attachment": {
                 "name": "fit-result.pdf",
                 "mimeType": "application/pdf",
-                "buffer": b"%PDF-1.4\nFIT negative\n",
+                "buffer": pdf_bytes("FIT negative"),
             }
         },
     )

@@ -9,6 +9,7 @@ from django.urls import reverse
 from audit.models import AccessLog
 from gaps.care_gaps import CareGap, GapEvidence, GapListImport, GapState
 from tests.conftest import PERSONAS_OF_ORG_A
+from tests.gaps.evidence_samples import pdf_bytes, png_bytes
 from tests.gaps.factories import IN_MEASUREMENT_YEAR, CareGapFactory
 from tests.patients.factories import PatientFactory
 
@@ -117,7 +118,7 @@ def test_an_agent_works_a_gap_through_the_forms(client, agent_a, patient_a, sett
             {
                 "service_date": TODAY.isoformat(),
                 "evidence_kind": "lab_result",
-                "attachment": SimpleUploadedFile("r.pdf", b"%PDF-1.4 result"),
+                "attachment": SimpleUploadedFile("r.pdf", pdf_bytes()),
             },
         ),
     ]
@@ -173,7 +174,7 @@ def test_evidence_files_are_served_only_inside_the_organization(
         {
             "service_date": TODAY.isoformat(),
             "evidence_kind": "lab_result",
-            "attachment": SimpleUploadedFile("x.png", b"\x89PNG\r\n\x1a\nimage"),
+            "attachment": SimpleUploadedFile("x.png", png_bytes()),
         },
     )
     evidence = GapEvidence.objects.get()

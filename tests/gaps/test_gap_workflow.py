@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from carehub.errors import Conflict, DomainError, NotAllowed
 from gaps.care_gaps import OPEN_STATES, CareGap, GapEvidence, GapState
 from gaps.workflow import BY_SERVICE, SERVICES, TRANSITIONS, close_gap, mark_not_a_gap
+from tests.gaps.evidence_samples import pdf_bytes
 from tests.gaps.factories import IN_MEASUREMENT_YEAR, CareGapFactory
 from tests.patients.factories import PatientFactory
 
@@ -220,15 +221,14 @@ def test_done_elsewhere_keeps_the_outside_record_as_evidence(patient_a, agent_a)
 def test_a_closure_attachment_is_checked_and_stored(patient_a, agent_a, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     gap = CareGapFactory(patient=patient_a, state=GapState.COMPLETED)
-    pdf = SimpleUploadedFile(
-        "lab result Alvarez.pdf", b"%PDF-1.7\n...result...", content_type="application/pdf"
-    )
+    content = pdf_bytes()
+    pdf = SimpleUploadedFile("lab result Alvarez.pdf", content, content_type="application/pdf")
     close_gap(
         gap, actor=agent_a, service_date=IN_WINDOW, evidence_kind="lab_result", attachment=pdf
     )
     evidence = GapEvidence.objects.get()
     assert evidence.attachment_type == "application/pdf"
-    assert evidence.attachment_size == len(b"%PDF-1.7\n...result...")
+    assert evidence.attachment_size == len(content)
     assert "Alvarez" not in evidence.attachment.name
     assert evidence.attachment.name.startswith(f"evidence/{patient_a.organization_id}/")
     assert (tmp_path / evidence.attachment.name).read_bytes().startswith(b"%PDF")
