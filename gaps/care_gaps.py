@@ -218,6 +218,13 @@ class GapEvidence(models.Model):
     attachment_type = models.CharField(max_length=64, blank=True)
     attachment_size = models.PositiveIntegerField(null=True, blank=True)
     attachment_sha256 = models.CharField(max_length=64, blank=True)
+    # The result value a closure rests on where the measure is one (CMS165 blood pressure,
+    # CMS122 HbA1c); checked against the measure's threshold by gaps.workflow.check_result.
+    systolic_bp = models.PositiveSmallIntegerField("systolic (mmHg)", null=True, blank=True)
+    diastolic_bp = models.PositiveSmallIntegerField("diastolic (mmHg)", null=True, blank=True)
+    hba1c_percent = models.DecimalField(
+        "HbA1c (%)", max_digits=4, decimal_places=1, null=True, blank=True
+    )
     added_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )

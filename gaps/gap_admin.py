@@ -400,6 +400,19 @@ def _field(name: str, required: bool) -> forms.Field:
             initial=Channel.PHONE,
             help_text="The contact policy decides; a patient nobody may contact goes to review",
         ),
+        "systolic_bp": lambda: forms.IntegerField(
+            required=False, min_value=0, label="Systolic (mmHg)", help_text="CMS165 only"
+        ),
+        "diastolic_bp": lambda: forms.IntegerField(
+            required=False, min_value=0, label="Diastolic (mmHg)", help_text="CMS165 only"
+        ),
+        "hba1c_percent": lambda: forms.DecimalField(
+            required=False,
+            max_digits=4,
+            decimal_places=1,
+            label="HbA1c (%)",
+            help_text="CMS122 only",
+        ),
     }[name]()
 
 
@@ -423,6 +436,9 @@ FORM_FIELDS = {
         ("evidence_kind", True),
         ("reference", False),
         ("attachment", False),
+        ("systolic_bp", False),
+        ("diastolic_bp", False),
+        ("hba1c_percent", False),
         ("reason", False),
     ],
     "flag_for_review": [("reason", True)],
