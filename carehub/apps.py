@@ -9,3 +9,4 @@ class CarehubConfig(AppConfig):
         from carehub import history
 
         history.register_access_models()
+        history.refuse_untracked_writes()

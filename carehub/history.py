@@ -4,9 +4,11 @@ Every operational model declares `history = HistoricalRecords()`. In admin and t
 acting user comes from the request (simple-history's middleware). Services, commands and tasks
 pass the actor explicitly and go through the helpers here, which also record the reason.
 
-`QuerySet.update()`, `bulk_update()` and `bulk_create()` skip `save()` and so skip history. On
-tracked models they may only run inside the helpers below, which write the history rows in the
-same transaction; `guard_untracked_writes()` enforces that (the test suite turns it on).
+`QuerySet.update()`, `bulk_update()` and `bulk_create()` skip `save()` and so skip history, and
+`QuerySet.delete()` removes rows with no reason recorded. On tracked models they may only run
+inside the helpers below, which write the history rows in the same transaction.
+`refuse_untracked_writes()`, installed when the project starts (CarehubConfig.ready), refuses
+them everywhere else: in production, commands, tasks and tests alike.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from simple_history.utils import bulk_create_with_history as _bulk_create_with_h
 from simple_history.utils import bulk_update_with_history as _bulk_update_with_history
 
 
-class UntrackedWriteError(AssertionError):
-    pass
+class UntrackedWriteError(RuntimeError):
+    """A set-based write on a tracked model outside carehub.history: a programming error."""
 
 
 _inside_history_helper: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -327,35 +329,34 @@ _HISTORY_KEEPING_WAY = {
 }
 
 
-def guard_untracked_writes() -> contextlib.AbstractContextManager:
-    """Refuse `update()`/`bulk_update()`/`bulk_create()` on tracked models outside the helpers."""
-    originals = {
-        name: getattr(models.QuerySet, name) for name in ("update", "bulk_update", "bulk_create")
-    }
+def _refusing(name: str, original):
+    @wraps(original)
+    def method(self, *args, **kwargs):
+        if is_tracked(self.model) and not _inside_history_helper.get():
+            raise UntrackedWriteError(
+                f"{self.model._meta.label}: QuerySet.{name}() would change rows without a "
+                f"history row (who and why); use {_HISTORY_KEEPING_WAY[name]}"
+            )
+        return original(self, *args, **kwargs)
 
-    def guarded(name, original):
-        @wraps(original)
-        def method(self, *args, **kwargs):
-            if is_tracked(self.model) and not _inside_history_helper.get():
-                raise UntrackedWriteError(
-                    f"{self.model.__name__}.objects.{name}() skips the audit history; use "
-                    "carehub.history helpers or the model's service"
-                )
-            return original(self, *args, **kwargs)
+    method.carehub_refuses_untracked_writes = True
+    return method
 
-        return method
 
-    @contextlib.contextmanager
-    def patched():
-        for name, original in originals.items():
-            setattr(models.QuerySet, name, guarded(name, original))
-        try:
-            yield
-        finally:
-            for name, original in originals.items():
-                setattr(models.QuerySet, name, original)
+def refuse_untracked_writes() -> None:
+    """Make `update()`, `bulk_update()`, `bulk_create()` and `delete()` refuse tracked models
+    outside the helpers above. Idempotent; called by CarehubConfig.ready().
 
-    return patched()
+    Installed on Django's QuerySet itself rather than on each tracked model's managers: that
+    also covers related managers (`patient.gaps.update(...)`), `_base_manager`, custom
+    querysets and managers Django rebuilds after its model cache is cleared. Models without
+    history (migration-state models in RunPython, simple-history's history models, django-q2's
+    tables) pass straight through, so migrations and libraries keep working.
+    """
+    for name in _HISTORY_KEEPING_WAY:
+        original = getattr(models.QuerySet, name)
+        if not getattr(original, "carehub_refuses_untracked_writes", False):
+            setattr(models.QuerySet, name, _refusing(name, original))
 
 
 __all__ = [
@@ -364,10 +365,10 @@ __all__ = [
     "bulk_update_with_history",
     "copy_with_history",
     "get_system_user",
-    "guard_untracked_writes",
     "insert_select_with_history",
     "record_history",
     "record_history_for",
+    "refuse_untracked_writes",
     "save_with_history",
     "stamp",
     "update_with_history",

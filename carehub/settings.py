@@ -124,6 +124,28 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The django-q2 cluster and the web server write to the same file; wait instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 
+# Two PostgreSQL roles (README "Two database roles"): DATABASE_URL is the application's
+# restricted role; MIGRATION_DATABASE_URL the owner's login to the same database, used by
+# `migrate`, `flush` and `create_app_role` (carehub/db_roles.py).
+MIGRATION_DATABASE = None
+if env_str("MIGRATION_DATABASE_URL", ""):
+    MIGRATION_DATABASE = dj_database_url.parse(env_str("MIGRATION_DATABASE_URL"))
+    _app_database = DATABASES["default"]
+    if not all("postgresql" in db["ENGINE"] for db in (MIGRATION_DATABASE, _app_database)):
+        raise ImproperlyConfigured(
+            "MIGRATION_DATABASE_URL is for PostgreSQL: DATABASE_URL and MIGRATION_DATABASE_URL "
+            "must both be postgres:// URLs"
+        )
+    if MIGRATION_DATABASE["NAME"] != _app_database["NAME"]:
+        raise ImproperlyConfigured(
+            "MIGRATION_DATABASE_URL must name the same database as DATABASE_URL "
+            f"({MIGRATION_DATABASE['NAME']!r} is not {_app_database['NAME']!r})"
+        )
+    # The application's login, kept apart: the owner's replaces it while migrate runs.
+    APP_DATABASE_CREDENTIALS = {
+        key: _app_database.get(key) for key in ("USER", "PASSWORD", "HOST", "PORT")
+    }
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "carehub.User"
 

@@ -10,8 +10,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from carehub import roles
-from carehub.history import get_system_user, guard_untracked_writes
+from carehub import db_roles, roles
+from carehub.history import get_system_user
 from carehub.services import assign_role, grant_organization
 from tests.patients.factories import (
     OrganizationFactory,
@@ -24,11 +24,24 @@ from tests.patients.factories import (
 PASSWORD = "a-long-test-password-42"
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _refuse_writes_that_skip_history():
-    """Any `update()`/`bulk_*()` on a tracked model outside carehub.history fails the test."""
-    with guard_untracked_writes():
-        yield
+@pytest.fixture(scope="session")
+def _owner_makes_the_test_database():
+    """With two PostgreSQL roles (MIGRATION_DATABASE_URL), the owner creates, migrates and drops
+    the test database; between those the tests run as the application's restricted role."""
+    if db_roles.two_roles():
+        db_roles.use_owner()
+    yield
+    if db_roles.two_roles():
+        db_roles.use_app_role()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(_owner_makes_the_test_database, django_db_setup):
+    if db_roles.two_roles():
+        db_roles.use_app_role()
+    yield
+    if db_roles.two_roles():
+        db_roles.use_owner()
 
 
 @pytest.fixture(autouse=True)
