@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from gaps.measures import oids
 from gaps.measures import oids as vs
 from gaps.measures.base import (
+    CPT,
     CVX,
     FINAL,
     HCPCS,
@@ -369,9 +369,10 @@ CMS117 = MeasureDefinition(
         vs.PREVENTIVE_INITIAL_0_17,
         vs.VIRTUAL,
         vs.TELEPHONE,
-        # The measure's single-code visit is a CPT code: licensed, so never in this repository.
-        # The customer loads it as a ValueSet with this url from their licensed sources.
-        oids.DIRECT_CMS117_VISIT,
+        # The published measure names this one code itself (a direct-reference code, "Office
+        # or other outpatient visit"), outside every value set: it is measure logic, not a
+        # customer's VSAC expansion, so it lives here like CVX 119 and LOINC 97506-0 do.
+        code(CPT, "99211"),
     ),
     ip_criteria=(),
     exclusions=(

@@ -114,7 +114,3 @@ SCID = P + "120.12.1007"
 VARICELLA_ZOSTER = P + "110.12.1039"
 VZV_VACCINE = P + "196.12.1170"
 VZV_ADMINISTERED = P + "110.12.1040"
-
-# Direct-reference CPT codes of a measure, loaded by the customer (licensed content) as a
-# ValueSet whose url is this key: see load_valuesets.
-DIRECT_CMS117_VISIT = "urn:carehub:direct-codes:cms117-visit"

@@ -3,6 +3,8 @@
 import pytest
 
 from gaps.measures import oids
+from gaps.measures.base import CPT, code
+from gaps.measures.catalogue import MEASURES
 from tests.gaps.conftest import BundleBuilder, concept, evaluate_one, needs_shared, pick_code
 
 pytestmark = [needs_shared, pytest.mark.django_db]
@@ -142,39 +144,30 @@ def test_immunodeficiency_in_the_first_two_years_excludes(org_a, system_user, va
     assert result_of(later, org_a, system_user).status == "closed"
 
 
-def test_the_direct_visit_code_comes_from_a_customer_loaded_set(
-    org_a, system_user, valuesets_2024, tmp_path
+def only_visit(builder: BundleBuilder, coding: dict) -> BundleBuilder:
+    """The builder's patient with its one visit coded by `coding` alone."""
+    visit = next(entry for entry in builder.entries if entry["resourceType"] == "Encounter")
+    visit["type"] = [concept(coding)]
+    return builder
+
+
+def test_a_visit_coded_only_by_the_direct_reference_code_cpt_99211_counts(
+    org_a, system_user, valuesets_2024
 ):
-    """The measure's single-code visit is licensed CPT: the customer loads it; here a local
-    stand-in code shows the wiring."""
-    import io
-    import json
+    """The official MP2025 case: the measure itself names CPT 99211 ("Office or other
+    outpatient visit"), outside its value sets, so no customer file is needed for it."""
+    visit = only_visit(child(), {"system": CPT, "code": "99211"})
+    result = result_of(visit, org_a, system_user)
+    assert (result.ip, result.denom, result.denex, result.numer) == (True, True, False, True)
+    assert result.status == "closed"
 
-    from django.core.management import call_command
 
-    local = {"system": "urn:example:local-visit-codes", "code": "V-1"}
-    builder = BundleBuilder(birth_date=BIRTH)
-    builder.add(
-        "Encounter",
-        status="finished",
-        type=[concept(local)],
-        period={"start": "2025-04-01", "end": "2025-04-01"},
-    )
-    assert result_of(builder, org_a, system_user).ip is False
+def test_the_direct_code_matches_on_its_code_system_too(org_a, system_user, valuesets_2024):
+    local = only_visit(child(), {"system": "urn:example:local-visit-codes", "code": "99211"})
+    assert result_of(local, org_a, system_user).ip is False
 
-    (tmp_path / "direct.json").write_text(
-        json.dumps(
-            {
-                "resourceType": "ValueSet",
-                "url": oids.DIRECT_CMS117_VISIT,
-                "version": "local-1",
-                "expansion": {"identifier": "local-1", "contains": [local]},
-            }
-        )
-    )
-    call_command("load_valuesets", str(tmp_path), stdout=io.StringIO())
-    again = BundleBuilder(birth_date=BIRTH)
-    again.entries.append(
-        {**builder.entries[1], "subject": {"reference": f"Patient/{again.patient_id}"}}
-    )
-    assert result_of(again, org_a, system_user).ip is True
+
+def test_every_cms117_version_carries_cpt_99211_in_its_data():
+    versions = [d for d in MEASURES if d.cms == "CMS117"]
+    assert {d.version for d in versions} == {"MP2025", "MP2026"}
+    assert all(code(CPT, "99211") in d.encounters for d in versions)

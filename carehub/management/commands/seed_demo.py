@@ -6,9 +6,11 @@ Refuses to run with DEBUG off: demo users with a known password must never reach
 """
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from carehub.two_factor import enrol_demo_authenticator
 from consent.demo import seed_demo_contact
 from gaps.demo import seed_demo_gaps
 from patients.demo import DEMO_ORGANIZATIONS, seed_demo
@@ -38,6 +40,9 @@ class Command(BaseCommand):
                 )
                 consents, preferences = seed_demo_contact(list(organizations))
                 gaps = seed_demo_gaps(list(organizations))
+            # Staff sign in with a second factor; `demo_otp USER` prints a demo user's code.
+            for username, _role, _organization in report.users:
+                enrol_demo_authenticator(get_user_model().objects.get(username=username))
         if report.already_seeded:
             self.stdout.write("Demo data already present; nothing changed.")
         else:
@@ -51,3 +56,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo users (password {settings.CAREHUB_DEMO_PASSWORD!r}):")
         for username, role, organization in report.users:
             self.stdout.write(f"  {username:<13} {role:<17} {organization}")
+        self.stdout.write(
+            "Second factor: `DEBUG=true .venv/bin/python manage.py demo_otp USER` prints the "
+            "user's current code."
+        )
