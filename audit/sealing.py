@@ -36,8 +36,10 @@ SEAL_LOCK_KEY = 0x5EA1_C4A1
 _ENTRY = 8 + 32  # id (8 bytes, big-endian) + SHA-256 of the row
 
 
-def sealed_tables() -> dict[str, tuple[str, str]]:
-    """{table: (primary-key column, column with the row's instant)} of every audit table."""
+def sealed_tables() -> dict[str, tuple[str, str | None]]:
+    """{table: (primary-key column, column with the row's instant)} of every audit table.
+    Many-to-many history rows have no instant of their own: they are written in the
+    transaction of their history row, and are sealed as they come."""
     from audit.immutability import protected_tables
 
     by_table = {m._meta.db_table: m for m in apps.get_models()}
@@ -47,7 +49,7 @@ def sealed_tables() -> dict[str, tuple[str, str]]:
         if model is None or model is Seal:
             continue
         names = {f.column for f in model._meta.concrete_fields}
-        instant = "history_date" if "history_date" in names else "at"
+        instant = next((c for c in ("history_date", "at") if c in names), None)
         found[table] = (model._meta.pk.column, instant)
     return found
 
@@ -102,7 +104,15 @@ def _rows(table: str, pk: str, *, after: int, up_to: int | None, limit: int | No
         return columns, cursor.fetchall()
 
 
-def _seal_batch(table: str, pk: str, instant: str, cutoff: dt.datetime) -> Seal | None:
+def _settled(at, cutoff: dt.datetime) -> bool:
+    if isinstance(at, str):
+        at = dt.datetime.fromisoformat(at)
+    if timezone.is_naive(at):  # SQLite stores UTC without the offset
+        at = timezone.make_aware(at, dt.UTC)
+    return at < cutoff
+
+
+def _seal_batch(table: str, pk: str, instant: str | None, cutoff: dt.datetime) -> Seal | None:
     with transaction.atomic():
         if connection.vendor == "postgresql":
             # One sealer at a time: two would both chain onto the same last seal. An advisory
@@ -112,17 +122,13 @@ def _seal_batch(table: str, pk: str, instant: str, cutoff: dt.datetime) -> Seal 
         last = Seal.objects.filter(table=table).order_by("-last_id").defer("row_digests").first()
         after = last.last_id if last else 0
         columns, rows = _rows(table, pk, after=after, up_to=None, limit=ROWS_PER_SEAL)
-        pk_at, instant_at = columns.index(pk), columns.index(instant)
+        pk_at = columns.index(pk)
+        instant_at = columns.index(instant) if instant else None
         entries = bytearray()
         count = 0
         for row in rows:
-            at = row[instant_at]
-            if isinstance(at, str):
-                at = dt.datetime.fromisoformat(at)
-            if timezone.is_naive(at):  # SQLite stores UTC without the offset
-                at = timezone.make_aware(at, dt.UTC)
-            if at >= cutoff:
-                break  # not settled yet: a lower id may still be committing
+            if instant_at is not None and not _settled(row[instant_at], cutoff):
+                break  # a lower id may still be committing
             entries += int(row[pk_at]).to_bytes(8, "big") + row_hash(columns, row)
             count += 1
         if not count:

@@ -7,6 +7,7 @@ loudly on a value they cannot parse instead of silently falling back to a defaul
 import os
 from pathlib import Path
 
+import csp.constants as csp
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
@@ -62,7 +63,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else ""
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "carehub.admin_apps.CareHubAdminConfig",  # Django's admin with a second factor at sign-in
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -73,6 +74,9 @@ INSTALLED_APPS = [
     "guardian",
     "axes",
     "django_q",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "carehub",
     "patients",
     "audit",
@@ -84,10 +88,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "carehub.middleware.PermissionsPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "carehub.middleware.SessionLifetimeMiddleware",
+    "carehub.middleware.SecondFactorRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -179,6 +188,13 @@ SESSION_COOKIE_AGE = env_int("SESSION_IDLE_SECONDS", 15 * 60)
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
+# Whatever the activity, a session ends 12 hours after sign-in (carehub.sessions).
+CAREHUB_SESSION_MAX_SECONDS = env_int("SESSION_MAX_SECONDS", 12 * 60 * 60)
+
+# Second factor for staff (carehub.two_factor): the name authenticator apps show, and device
+# secrets never shown in admin after enrolment.
+OTP_TOTP_ISSUER = "CareHub"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # Login throttling: five failures for a username from one address lock it for 15 minutes.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
@@ -233,6 +249,29 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp), in development too so the browser tests run under it:
+# scripts only from our own static files (the admin has no inline script), nothing framed,
+# forms post only here. Styles allow inline: Django's admin templates carry style attributes
+# and a <style> block, and inline CSS cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.NONE],
+        "script-src": [csp.SELF],
+        "style-src": [csp.SELF, csp.UNSAFE_INLINE],
+        "img-src": [csp.SELF, "data:"],
+        "font-src": [csp.SELF],
+        "connect-src": [csp.SELF],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+        "base-uri": [csp.NONE],
+        "object-src": [csp.NONE],
+    }
+}
+# Browser features a back office never uses, refused for the page and anything it embeds.
+PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), "
+    "magnetometer=(), microphone=(), midi=(), payment=(), usb=()"
+)
 X_FRAME_OPTIONS = "DENY"
 if CAREHUB_TRUSTED_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -273,6 +312,7 @@ CAREHUB_GAP_LIST_MAX_BYTES = env_int("CAREHUB_GAP_LIST_MAX_BYTES", 20 * 1024 * 1
 
 CAREHUB_SYSTEM_USERNAME = "carehub-system"
 CAREHUB_DEMO_PASSWORD = env_str("CAREHUB_DEMO_PASSWORD", "carehub-demo")
+
 # Outreach: the backend of each channel (outreach.backends); the defaults store and log.
 CAREHUB_OUTREACH_BACKENDS = {
     "portal": env_str("CAREHUB_PORTAL_BACKEND", "outreach.backends.store.PortalStoreBackend"),

@@ -56,6 +56,45 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+def enrolled_authenticator(user):
+    """The user's confirmed authenticator app (TOTP device), enrolled on first use."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
+
+
+@pytest.fixture(autouse=True)
+def _test_client_sign_in_passes_the_second_factor(monkeypatch):
+    """`client.force_login` and `client.login` skip the sign-in form and so its code. The session
+    they make is marked verified by the user's real (enrolled) authenticator, as the form would
+    mark it; signing in itself is tested through the form in tests/carehub/test_two_factor.py."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    force_login, login = Client.force_login, Client.login
+
+    def verify_session(client) -> None:
+        session = client.session
+        user = get_user_model().objects.get(pk=session["_auth_user_id"])
+        session[DEVICE_ID_SESSION_KEY] = enrolled_authenticator(user).persistent_id
+        session.save()
+
+    def force_login_with_second_factor(self, user, backend=None):
+        force_login(self, user, backend)
+        verify_session(self)
+
+    def login_with_second_factor(self, **credentials):
+        signed_in = login(self, **credentials)
+        if signed_in:
+            verify_session(self)
+        return signed_in
+
+    monkeypatch.setattr(Client, "force_login", force_login_with_second_factor)
+    monkeypatch.setattr(Client, "login", login_with_second_factor)
+
+
 @pytest.fixture
 def system_user(db):
     return get_system_user()
