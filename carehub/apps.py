@@ -19,3 +19,4 @@ class CarehubConfig(AppConfig):
             dispatch_uid="carehub-end-sessions-of-disabled-user",
         )
         history.register_access_models()
+        history.refuse_untracked_writes()
