@@ -28,7 +28,8 @@ run: seed
 	@echo "CareHub admin: http://$(HOST):$(PORT)/admin/"
 	@echo "Sign in as agent, supervisor, coordinator, auditor or admin (organization 1)"
 	@echo "or agent2, supervisor2, coordinator2, auditor2, admin2 (organization 2);"
-	@echo "password: $${CAREHUB_DEMO_PASSWORD:-carehub-demo}"
+	@echo "password: $${CAREHUB_DEMO_PASSWORD:-carehub-demo}; the code (second factor), in another terminal:"
+	@echo "  DEBUG=true $(PY) manage.py demo_otp agent"
 	@echo ""
 	@trap 'kill 0' INT TERM EXIT; \
 	DEBUG=$${DEBUG:-true} $(PY) manage.py qcluster & \

@@ -22,10 +22,6 @@ from carehub.services import (
 from patients.models import Organization
 from patients.selectors import organizations_for
 
-admin.site.site_header = "CareHub"
-admin.site.site_title = "CareHub"
-admin.site.index_title = "Care-gap back office"
-
 
 class UserAccessForm(forms.ModelForm):
     """Organizations granted and the reason for the change, on top of Django's user forms."""

@@ -21,7 +21,8 @@ import pytest
 from django.db import connections
 from playwright.sync_api import Page, sync_playwright
 
-from tests.conftest import PASSWORD
+from carehub.two_factor import current_code
+from tests.conftest import PASSWORD, enrolled_authenticator
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -97,6 +98,8 @@ def signed_in(new_page) -> Callable[..., Page]:
         page.goto("/admin/login/?next=/admin/")
         page.fill("#id_username", user.username)
         page.fill("#id_password", PASSWORD)
+        device = enrolled_authenticator(user)  # staff sign in with a second factor
+        page.fill("#id_code", current_code(device, after_step=device.last_t))
         page.click("input[type=submit]")
         page.wait_for_url("**/admin/")
         user_tools = page.locator("#user-tools").inner_text()

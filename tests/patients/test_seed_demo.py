@@ -1,3 +1,5 @@
+import io
+
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import transaction
@@ -36,7 +38,17 @@ def test_seed_demo_creates_two_clients_patients_and_a_user_per_role(settings, cl
     }
     assert {name for name, _, _ in demo_usernames()} == expected
     for username, _role, _org in demo_usernames():
-        assert client.login(username=username, password=settings.CAREHUB_DEMO_PASSWORD), username
+        code = io.StringIO()
+        call_command("demo_otp", username, stdout=code, stderr=io.StringIO())
+        signed_in = client.post(
+            "/admin/login/",
+            {
+                "username": username,
+                "password": settings.CAREHUB_DEMO_PASSWORD,
+                "code": code.getvalue().strip(),
+            },
+        )
+        assert signed_in.status_code == 302, username
         assert client.get("/admin/").status_code == 200
         client.logout()
 
