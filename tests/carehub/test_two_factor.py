@@ -148,3 +148,16 @@ def test_demo_otp_prints_a_demo_users_code_only_in_development(settings, system_
     settings.DEBUG = False
     with pytest.raises(CommandError, match="DEBUG off"):
         call_command("demo_otp", "agent", stdout=io.StringIO())
+
+
+def test_a_signed_in_user_finds_the_second_factor_page_and_renews_recovery_codes(client, agent_a):
+    client.force_login(agent_a)
+    index = client.get(reverse("admin:index"))
+    assert reverse("admin:two_factor").encode() in index.content
+    renewed = client.post(reverse("admin:two_factor"), {"new_recovery_codes": "1"})
+    codes = renewed.context["codes"]
+    assert len(codes) == 10
+    assert StaticToken.objects.filter(device__user=agent_a).count() == 10
+    again = client.post(reverse("admin:two_factor"), {"new_recovery_codes": "1"})
+    assert set(again.context["codes"]).isdisjoint(codes)  # the earlier codes stop working
+    assert StaticToken.objects.filter(device__user=agent_a).count() == 10
