@@ -129,6 +129,18 @@ class SelfServiceLinkAdmin(ReadOnlyScopedAdmin):
         return request.user.has_perm("consent.add_selfservicelink")
 
 
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def channel_names(codes: list[str]) -> str:
+    labels = dict(Channel.choices)
+    return ", ".join(labels.get(code, code) for code in codes or [])
+
+
+def weekday_names(days: list[int]) -> str:
+    return ", ".join(WEEKDAYS[day] if 0 <= day < 7 else str(day) for day in days or [])
+
+
 @admin.register(ContactPreference)
 class ContactPreferenceAdmin(ReadOnlyScopedAdmin):
     selector = selectors.preferences_for
@@ -136,8 +148,8 @@ class ContactPreferenceAdmin(ReadOnlyScopedAdmin):
         "patient_mrn",
         "portal_only",
         "do_not_contact",
-        "opted_out_channels",
-        "preferred_channels",
+        "opted_out",
+        "channel_order",
         "path",
         "changed_at",
         "organization",
@@ -145,6 +157,35 @@ class ContactPreferenceAdmin(ReadOnlyScopedAdmin):
     list_filter = ("portal_only", "do_not_contact", "path")
     search_fields = ("=patient__mrn",)
     search_help_text = "Exact MRN."
+    # The channel and day lists are stored as codes in JSON; the page shows them as words.
+    fields = (
+        "patient_mrn",
+        "organization",
+        "do_not_contact",
+        "portal_only",
+        "opted_out",
+        "channel_order",
+        "preferred_language",
+        "days",
+        "contact_start",
+        "contact_end",
+        "timezone",
+        "path",
+        "changed_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="opted out of")
+    def opted_out(self, preference: ContactPreference) -> str:
+        return channel_names(preference.opted_out_channels) or "nothing"
+
+    @admin.display(description="preferred channels, in order")
+    def channel_order(self, preference: ContactPreference) -> str:
+        return channel_names(preference.preferred_channels) or "none given"
+
+    @admin.display(description="contact days")
+    def days(self, preference: ContactPreference) -> str:
+        return weekday_names(preference.contact_days) or "any day"
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
