@@ -15,6 +15,7 @@ from consent.demo import seed_demo_contact
 from gaps.demo import seed_demo_gaps
 from patients.demo import DEMO_ORGANIZATIONS, seed_demo
 from patients.models import Organization
+from worklists.demo import seed_demo_work
 
 
 class Command(BaseCommand):
@@ -40,6 +41,7 @@ class Command(BaseCommand):
                 )
                 consents, preferences = seed_demo_contact(list(organizations))
                 gaps = seed_demo_gaps(list(organizations))
+                seed_demo_work(list(organizations))
             # Staff sign in with a second factor; `demo_otp USER` prints a demo user's code.
             for username, _role, _organization in report.users:
                 enrol_demo_authenticator(get_user_model().objects.get(username=username))
