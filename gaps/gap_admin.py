@@ -23,7 +23,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from audit.models import AccessLog
 from audit.services import log_access
@@ -547,11 +547,8 @@ class GapListImportAdmin(PhiAdminMixin, ScopedAdmin):
     def problem_lines(self, record: GapListImport) -> str:
         if not record.problems:
             return "none"
-        return format_html(
-            "<ul>{}</ul>",
-            format_html_join(
-                "", "<li>line {}: {}</li>", ((p["line"], p["reason"]) for p in record.problems)
-            ),
+        return format_html_join(
+            mark_safe("<br>"), "line {}: {}", ((p["line"], p["reason"]) for p in record.problems)
         )
 
     def has_change_permission(self, request, obj=None) -> bool:
