@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 from django.utils import timezone
 
+from carehub import events
 from carehub.history import (
     bulk_create_with_history,
     bulk_update_with_history,
@@ -248,6 +249,8 @@ def sync_gaps_from_results(
     counts.opened = len(created)
     pairs = _gaps_to_change(organization, measure, period_start, period_end, patient_range)
     if not pairs:
+        # Work items follow in this transaction (worklists subscribes).
+        events.publish(events.GAPS_SYNCED, organization=organization, gap_ids=created, actor=actor)
         return counts
     result_of = {gap_id: result_id for result_id, gap_id in pairs}
     results = MeasureResult.objects.only(
@@ -320,6 +323,10 @@ def sync_gaps_from_results(
     _add_engine_sources(
         [g for g in changed if g.primary_source != SourceKind.ENGINE], actor, now, period_end
     )
+    moved = [gap.pk for gap in changed if reasons[gap.pk] != "Linked to the latest evaluation"]
+    events.publish(
+        events.GAPS_SYNCED, organization=organization, gap_ids=[*created, *moved], actor=actor
+    )
     return counts
 
 
@@ -370,5 +377,8 @@ def flag_stale_completions(*, today: dt.date | None = None, actor=None) -> int:
         actor=actor,
         reason=f"No documentation {DOCUMENTATION_DAYS} days after completion: coordination "
         "follow-up",
+    )
+    events.publish(
+        events.GAPS_DOCUMENTATION_OVERDUE, gap_ids=[gap.pk for gap in stale], actor=actor
     )
     return len(stale)

@@ -11,16 +11,25 @@ from worklists import services
 
 
 def on_gap_opened(*, gap, actor, **_) -> None:
-    services.reconcile_gap_items([gap.pk], actor=actor, reason="Gap opened")
+    # A person opened this very gap: it is worked even in a period that has ended.
+    services.reconcile_gap_items(
+        [gap.pk], actor=actor, reason="Gap opened", include_ended_periods=not actor.is_system
+    )
 
 
 def on_gap_transitioned(*, gap, previous_state: str, actor, reason: str = "", **_) -> None:
     services.reconcile_gap_items(
-        [gap.pk], actor=actor, reason=reason, previous_states={gap.pk: previous_state}
+        [gap.pk],
+        actor=actor,
+        reason=reason,
+        previous_states={gap.pk: previous_state},
+        include_ended_periods=not actor.is_system,
     )
 
 
 def on_gaps_synced(*, gap_ids, actor, **_) -> None:
+    # Whoever ran the evaluation, a past period's gaps create no agent work unless asked for
+    # (worklists.hygiene.open_work_for_period).
     services.reconcile_gap_items(
         gap_ids, actor=actor, reason="Engine results: the gap's work follows its new state"
     )

@@ -144,8 +144,8 @@ def reconcile_gap_items(
 ) -> tuple[int, int]:
     """Make the open work of these gaps match their workflow states; (opened, closed).
 
-    A gap whose measurement period has ended gets no *new* work unless a person acted on it
-    (`actor` is not the system user) or `include_ended_periods` is asked for: evaluating last
+    A gap whose measurement period has ended gets no *new* work unless `include_ended_periods`
+    (a person acted on that very gap, or a supervisor asked for the period): evaluating last
     year must not fill today's worklists.
     """
     gap_ids = sorted(set(gap_ids))
@@ -195,8 +195,7 @@ def reconcile_gap_items(
                 )
                 to_refresh.append(item)
         if wanted and not kept:
-            ended = gap["period_end"] < today
-            if ended and actor.is_system and not include_ended_periods:
+            if gap["period_end"] < today and not include_ended_periods:
                 continue
             to_open.append((gap, wanted[0], finished[0] if finished else None))
 
