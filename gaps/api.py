@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from audit.models import AccessLog
 from audit.services import log_access
 from gaps.export import deqm_bundles
+from gaps.models import MeasureResult
 from gaps.selectors import measure_results_for
 from patients.clinical import ImportRun
 from patients.fhir.importer import import_documents
@@ -79,7 +80,18 @@ class CareGapsView(APIView):
         results = measure_results_for(request.user).filter(
             organization=organization, period_start=start, period_end=end
         )
+        if start > end:
+            return Response(
+                {"detail": "periodStart is after periodEnd"}, status=status.HTTP_400_BAD_REQUEST
+            )
         if params.get("status"):
+            if params["status"] not in MeasureResult.GapStatus.values:
+                # An unknown status used to filter everything out: an empty answer that looked
+                # like "no gaps".
+                return Response(
+                    {"detail": f"status is one of {', '.join(MeasureResult.GapStatus.values)}"},
+                    status=status.HTTP_400_BAD_REQUEST,
+                )
             results = results.filter(gap_status=params["status"])
         results = list(results.order_by("patient_id", "measure__cms"))
         bundles = list(deqm_bundles(results, organization))
