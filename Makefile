@@ -31,8 +31,11 @@ run: seed
 	@echo "password: $${CAREHUB_DEMO_PASSWORD:-carehub-demo}; the code (second factor), in another terminal:"
 	@echo "  DEBUG=true $(PY) manage.py demo_otp agent"
 	@echo ""
-	@trap 'kill 0' INT TERM EXIT; \
-	DEBUG=$${DEBUG:-true} $(PY) manage.py qcluster & \
+	@# The cluster is stopped by its pid (SIGINT, as Ctrl-C gives it) and waited for: `kill 0` in a
+	@# trap signalled the shell itself, re-entering the trap until sh overflowed its stack
+	@# ("Segmentation fault").
+	@DEBUG=$${DEBUG:-true} $(PY) manage.py qcluster & cluster=$$!; \
+	trap 'kill -INT $$cluster 2>/dev/null; wait $$cluster' EXIT; trap 'exit 0' INT TERM; \
 	DEBUG=$${DEBUG:-true} $(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
 test: install
