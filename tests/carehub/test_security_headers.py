@@ -1,4 +1,4 @@
-"""Content-Security-Policy and Permissions-Policy on every response, production settings included."""
+"""Content-Security-Policy and Permissions-Policy on every response, in production settings too."""
 
 import json
 import subprocess
