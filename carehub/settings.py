@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "consent",
     "outreach",
     "worklists",
+    "metrics",
 ]
 
 MIDDLEWARE = [
