@@ -9,6 +9,7 @@ records one CSV gap list: who, when, source, file hash, counts and every bad row
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
 
@@ -68,12 +69,27 @@ class SourceKind(models.TextChoices):
     MANUAL = "manual", "Entered by staff"
 
 
+# An ended period's gap whose service fell inside the period can still close on documentation.
+_STILL_CLOSABLE = Q(state=GapState.COMPLETED, completed_on__lte=F("period_end")) | Q(
+    state=GapState.SCHEDULED, scheduled_for__lte=F("period_end")
+)
+
+
 class CareGapQuerySet(models.QuerySet):
     def open(self):
         return self.filter(state__in=OPEN_STATES)
 
     def due_before(self, day):
         return self.filter(next_step_due__lt=day)
+
+    def working(self, today):
+        """Open gaps that can still close: their period runs, or their service happened (or was
+        booked) inside it and only the documentation is missing."""
+        return self.filter(state__in=OPEN_STATES).filter(_STILL_CLOSABLE | Q(period_end__gte=today))
+
+    def period_ended(self, today):
+        """Open gaps of an ended period that can no longer close: they leave the working lists."""
+        return self.filter(state__in=OPEN_STATES, period_end__lt=today).exclude(_STILL_CLOSABLE)
 
 
 class CareGap(models.Model):

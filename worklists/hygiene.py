@@ -15,22 +15,14 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
 from carehub.errors import DomainError, NotAllowed
 from carehub.history import bulk_update_with_history, get_system_user
 from carehub.permissions import require_organization_access
-from gaps.care_gaps import OPEN_STATES, CareGap, GapState
+from gaps.care_gaps import OPEN_STATES, CareGap
 from worklists.models import WorkItem
 from worklists.services import reconcile_gap_items
-
-
-def still_closable() -> Q:
-    """Open gaps of an ended period whose service happened (or was booked) inside the period."""
-    return Q(state=GapState.COMPLETED, completed_on__lte=F("period_end")) | Q(
-        state=GapState.SCHEDULED, scheduled_for__lte=F("period_end")
-    )
 
 
 def ended_reason(period_end: dt.date) -> str:
@@ -43,11 +35,7 @@ def retire_ended_period_work(*, today: dt.date | None = None, actor=None) -> int
     actor = actor or get_system_user()
     today = today or timezone.localdate()
     now = timezone.now()
-    stale_gaps = (
-        CareGap.objects.filter(state__in=OPEN_STATES, period_end__lt=today)
-        .exclude(still_closable())
-        .values("pk")
-    )
+    stale_gaps = CareGap.objects.period_ended(today).values("pk")
     items = list(
         WorkItem.objects.select_for_update()
         .filter(state="open", gap__in=stale_gaps)

@@ -21,7 +21,7 @@ from carehub.errors import DomainError
 from consent.models import Channel, ContentClass
 from consent.policy import check_all_channels
 from gaps import workflow
-from gaps.gap_admin import LABELS, transition_form
+from gaps.gap_admin import LABELS, TRANSITION_ROUTES, transition_form
 from gaps.selectors import care_gaps_for
 from patients.models import Patient
 from worklists import selectors, services
@@ -191,16 +191,18 @@ def case_action_view(
         )
         messages.error(request, f"{CASE_LABELS[service]} — {errors}")
         return redirect("admin:worklists_case", patient.pk)
-    kwargs = form.service_kwargs()
-    if service == "record_outreach_started":
-        kwargs.setdefault("channel", Channel.PHONE)  # logged from the case page: the agent's call
+    # The same route the gap page takes (outreach starts outreach through the contact policy).
+    make = TRANSITION_ROUTES.get(service, workflow.SERVICES[service])
     try:
-        workflow.SERVICES[service](gap, actor=request.user, **kwargs)
+        result = make(gap, actor=request.user, **form.service_kwargs())
         services.touch_patient_work(patient, actor=request.user)
     except DomainError as error:
         messages.error(request, f"{CASE_LABELS[service]}: {error}")
     else:
-        messages.success(request, f"{gap.measure_code}: {CASE_LABELS[service].lower()} — done.")
+        note = getattr(result, "message", "")
+        messages.success(
+            request, f"{gap.measure_code}: {CASE_LABELS[service].lower()} — {note or 'done'}."
+        )
     return redirect("admin:worklists_case", patient.pk)
 
 

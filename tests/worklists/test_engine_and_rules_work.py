@@ -4,6 +4,7 @@ transaction; a past year's evaluation leaves today's worklists alone."""
 import datetime as dt
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from gaps.care_gaps import CareGap, GapState
@@ -78,3 +79,41 @@ def test_the_14_day_rule_hands_the_gap_to_the_coordinators(patient_a, system_use
     assert open_item.queue.name == "Coordinator review and escalations"
     assert "14 days" in open_item.reason
     assert WorkItem.objects.get(gap=gap, kind=ItemKind.CONFIRM_CLOSURE).state == "cancelled"
+
+
+def test_work_of_an_ended_period_that_can_no_longer_close_is_cancelled_with_the_reason(
+    patient_a, system_user, supervisor_a
+):
+    from worklists.hygiene import open_work_for_period, retire_ended_period_work
+
+    last_year = {
+        "period_start": dt.date(2025, 1, 1),
+        "period_end": dt.date(2025, 12, 31),
+        "due_date": dt.date(2025, 12, 31),
+    }
+    with time_machine.travel(dt.datetime(2025, 10, 1, 12, tzinfo=dt.UTC), tick=False):
+        stale = CareGapFactory(patient=patient_a, **last_year)
+        waiting_for_a_result = CareGapFactory(
+            patient=patient_a,
+            measure_code="CMS122",
+            state=GapState.COMPLETED,
+            completed_on=dt.date(2025, 9, 20),
+            **last_year,
+        )
+        reconcile_gap_items([stale.pk, waiting_for_a_result.pk], actor=system_user)
+    assert retire_ended_period_work(actor=system_user) == 1
+    item = WorkItem.objects.get(gap=stale)
+    assert (item.state, item.resolution) == (
+        "cancelled",
+        "Measurement period ended 2025-12-31: the gap can no longer close",
+    )
+    assert WorkItem.objects.get(gap=waiting_for_a_result).state == "open"
+    # Asked for on purpose after the period ended: kept by the next night's run.
+    open_work_for_period(
+        patient_a.organization,
+        period_end=dt.date(2025, 12, 31),
+        actor=supervisor_a,
+        reason="Payer takes supplemental data until March",
+    )
+    assert retire_ended_period_work(actor=system_user) == 0
+    assert WorkItem.objects.filter(gap=stale, state="open").count() == 1
