@@ -50,6 +50,25 @@ def app_role(postgres_only):
     yield role
 
 
+def test_ci_runs_the_suite_as_the_application_role(postgres_only):
+    """CI sets CAREHUB_REQUIRE_APP_ROLE=1 with both URLs: the suite must then really connect as
+    the restricted role, not fall back to the owner."""
+    if os.environ.get("CAREHUB_REQUIRE_APP_ROLE") != "1":
+        pytest.skip("CAREHUB_REQUIRE_APP_ROLE is not set (CI sets it with MIGRATION_DATABASE_URL)")
+    assert db_roles.two_roles(), "CAREHUB_REQUIRE_APP_ROLE=1 needs MIGRATION_DATABASE_URL"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_user, rolsuper, rolcreatedb, rolcreaterole FROM pg_roles "
+            "WHERE rolname = current_user"
+        )
+        assert cursor.fetchone() == (db_roles.app_role(), False, False, False)
+        cursor.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() "
+            "AND tableowner = current_user"
+        )
+        assert cursor.fetchone() == (0,)
+
+
 def refusal(sql: str) -> str:
     """Run `sql` as the test's role; return PostgreSQL's message (the statement must fail)."""
     with (
