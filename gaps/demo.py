@@ -53,6 +53,33 @@ def _due_measures(patient: Patient, year: int, rng: random.Random) -> list[str]:
     return found
 
 
+# States that mean somebody contacted the patient.
+CONTACTED = frozenset(
+    {
+        GapState.OUTREACH,
+        GapState.SCHEDULED,
+        GapState.COMPLETED,
+        GapState.DECLINED,
+        GapState.UNREACHABLE,
+    }
+)
+
+
+def uncontactable_patients(patients) -> set[int]:
+    """Patients no channel may reach with general content (the time of day aside)."""
+    from consent.models import Channel, ContentClass
+    from consent.policy import TIME_REASONS, check_contacts
+
+    noon = timezone.now().replace(hour=17, minute=0, second=0, microsecond=0)  # midday in the US
+    reachable: set[int] = set()
+    for channel in Channel.values:
+        decisions = check_contacts(
+            patients, channel=channel, content_class=ContentClass.GENERAL, at=noon
+        )
+        reachable |= {pk for pk, d in decisions.items() if not set(d.reasons) - TIME_REASONS}
+    return set(patients.values_list("pk", flat=True)) - reachable
+
+
 def seed_demo_gaps(organizations: list[Organization], *, year: int | None = None) -> int:
     actor = get_system_user()
     rng = random.Random(SEED)
@@ -64,9 +91,14 @@ def seed_demo_gaps(organizations: list[Organization], *, year: int | None = None
     states, weights = zip(*STATES, strict=True)
     gaps, list_reported = [], []
     patients = Patient.objects.filter(organization__in=organizations, status="active")
+    unreachable = uncontactable_patients(patients)
     for patient in patients.order_by("pk"):
         for code in _due_measures(patient, year, rng):
             state = rng.choices(states, weights)[0]
+            if state in CONTACTED and patient.pk in unreachable:
+                # Nobody may contact this patient (do-not-contact, portal-only without the
+                # portal, no channel): their gap waits for a coordinator, as the policy says.
+                state = GapState.NEEDS_REVIEW
             definition, _ = pick_version(code, year)
             gap = CareGap(
                 organization_id=patient.organization_id,

@@ -13,6 +13,7 @@ from django.db import transaction
 from carehub.two_factor import enrol_demo_authenticator
 from consent.demo import seed_demo_contact
 from gaps.demo import seed_demo_gaps
+from outreach.demo import seed_demo_outreach
 from patients.demo import DEMO_ORGANIZATIONS, seed_demo
 from patients.models import Organization
 from worklists.demo import seed_demo_work
@@ -41,6 +42,7 @@ class Command(BaseCommand):
                 )
                 consents, preferences = seed_demo_contact(list(organizations))
                 gaps = seed_demo_gaps(list(organizations))
+                templates, calls, appointments = seed_demo_outreach(list(organizations))
                 seed_demo_work(list(organizations))
             # Staff sign in with a second factor; `demo_otp USER` prints a demo user's code.
             for username, _role, _organization in report.users:
@@ -52,7 +54,9 @@ class Command(BaseCommand):
                 self.style.SUCCESS(
                     f"Created {len(DEMO_ORGANIZATIONS)} organizations, "
                     f"{report.patients} patients ({consents} consents, {preferences} contact "
-                    f"preferences, {gaps} care gaps) and {len(report.users)} demo users."
+                    f"preferences, {gaps} care gaps, {templates} message templates, {calls} "
+                    f"logged calls, {appointments} appointments) and {len(report.users)} demo "
+                    "users."
                 )
             )
         self.stdout.write(f"Demo users (password {settings.CAREHUB_DEMO_PASSWORD!r}):")
