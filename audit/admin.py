@@ -14,6 +14,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from audit import exports, timeline
 from audit.filters import DateRangeFilter
@@ -180,8 +182,6 @@ class PatientTimelineAdmin(ReadOnlyAdminMixin, PatientAdmin):
 
     @admin.display(description="Timeline")
     def timeline_link(self, patient: Patient) -> str:
-        from django.utils.html import format_html
-
         url = reverse("admin:audit_patienttimeline_timeline", args=[patient.pk])
         return format_html('<a href="{}">Open timeline</a>', url)
 
@@ -277,8 +277,6 @@ class UserActivityAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Activity")
     def activity_link(self, user) -> str:
-        from django.utils.html import format_html
-
         url = reverse("admin:audit_useractivity_activity", args=[user.pk])
         return format_html('<a href="{}">Open activity</a>', url)
 
@@ -374,3 +372,22 @@ class SealAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="digest")
     def short_digest(self, seal: Seal) -> str:
         return seal.digest[:16] + "…"
+
+
+def timeline_panel(request, patient) -> SafeString:
+    """On the patient page, for auditors: the way to everything that happened to the patient."""
+    if not request.user.has_perm("audit.view_patienttimeline"):
+        return SafeString("")
+    url = reverse("admin:audit_patienttimeline_timeline", args=[patient.pk])
+    return format_html(
+        '<div class="module" id="audit-timeline-panel"><h2>Audit</h2><p style="padding:8px 10px">'
+        '<a href="{}" class="button">Open the patient timeline</a> every change to this '
+        "patient's records and every read of them, with exports.</p></div>",
+        url,
+    )
+
+
+def register_patient_panel() -> None:
+    from patients.admin import register_patient_panel as register
+
+    register(timeline_panel)

@@ -14,6 +14,9 @@ class AuditConfig(AppConfig):
         from carehub.roles import sync_role_permissions
 
         extend_roles()
+        from audit.admin import register_patient_panel
+
+        register_patient_panel()
 
         post_create_historical_record.connect(
             origins.record_origin, dispatch_uid="carehub_history_origin"

@@ -18,7 +18,7 @@ class DateRangeFilter(admin.FieldListFilter):
         self.to_param = f"{field_path}_to"
         self.request_params = request.GET
         super().__init__(field, request, params, model, model_admin, field_path)
-        self.title = f"{field.verbose_name} (dates)"
+        self.title = "date"
 
     def expected_parameters(self) -> list[str]:
         return [self.from_param, self.to_param]

@@ -8,7 +8,10 @@
   function draw(id, config) {
     const canvas = document.getElementById(id);
     if (!canvas || typeof Chart === "undefined") return;
-    config.options = Object.assign({ animation: false, responsive: true }, config.options || {});
+    config.options = Object.assign(
+      { animation: false, responsive: true, maintainAspectRatio: false },
+      config.options || {}
+    );
     new Chart(canvas, config);
     canvas.dataset.rendered = "true";
   }
@@ -35,7 +38,10 @@
         };
       }),
     },
-    options: { scales: { y: { min: 0, max: 100, title: { display: true, text: "%" } } } },
+    options: {
+      scales: { y: { min: 0, max: 100, title: { display: true, text: "%" } } },
+      plugins: { legend: { position: "bottom", labels: { boxWidth: 12, font: { size: 10 } } } },
+    },
   });
   draw("chart-aging", {
     type: "bar",
