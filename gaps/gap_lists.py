@@ -118,8 +118,9 @@ def parse_gap_list(content: bytes, organization) -> ParsedList:
             f"Missing column(s): {', '.join(needed)}; columns are {', '.join(COLUMNS)}"
         )
     parsed = ParsedList(lines=len(raw_rows))
-    mrns = {r.get("mrn", "").strip() for r in raw_rows} - {""}
-    members = {r.get("member_id", "").strip() for r in raw_rows} - {""}
+    # A short row leaves its missing columns None (csv's restval), not "".
+    mrns = {(r.get("mrn") or "").strip() for r in raw_rows} - {""}
+    members = {(r.get("member_id") or "").strip() for r in raw_rows} - {""}
     patients = Patient.objects.filter(organization=organization)
     by_mrn = {p.mrn: p for p in patients.filter(mrn__in=mrns)}
     by_member = {p.member_id: p for p in patients.filter(member_id__in=members)}

@@ -59,6 +59,12 @@ def test_malformed_files_are_refused_whole(org_a, panel, supervisor_a, text, mes
     assert not GapListImport.objects.exists() and not CareGap.objects.exists()
 
 
+def test_a_short_row_is_a_bad_row_not_a_crash(org_a, panel, supervisor_a):
+    record = _import(org_a, supervisor_a, f"measure,due_date,mrn\nCMS130,{due_in(30)}\nA100\n")
+    assert [problem["line"] for problem in record.problems] == [2, 3]
+    assert not CareGap.objects.exists()
+
+
 def test_implausible_dates_are_bad_rows(org_a, panel, supervisor_a):
     limit = (timezone.localdate() + dt.timedelta(days=3653)).year
     text = (
