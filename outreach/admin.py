@@ -37,7 +37,13 @@ from outreach.models import (
     WaitlistEntry,
 )
 from outreach.services import appointments as appointment_services
-from outreach.services.calls import CALLABLE, Booking, log_call, start_outreach
+from outreach.services.calls import (
+    CALLABLE,
+    Booking,
+    log_call,
+    send_preferences_link,
+    start_outreach,
+)
 from outreach.services.common import complete_follow_up
 from outreach.services.letters import build_letter_batch
 from outreach.templating import FIELDS, preview
@@ -194,8 +200,32 @@ class OutreachAttemptAdmin(ReadOnlyOutreachAdmin):
                 wrap(self.log_call_view),
                 name="outreach_log_call",
             ),
+            path(
+                "send-link/<int:patient_id>/",
+                wrap(self.send_link_view),
+                name="outreach_send_link",
+            ),
             *super().get_urls(),
         ]
+
+    def send_link_view(self, request, patient_id: int):
+        """POST only: the patient's preferences link on their preferred permitted channel."""
+        if request.method != "POST" or not request.user.has_perm("consent.add_selfservicelink"):
+            raise PermissionDenied
+        patient = patients_for(request.user).filter(pk=patient_id).first()
+        if patient is None:
+            raise Http404("No such patient")
+        try:
+            attempt = send_preferences_link(patient, actor=request.user)
+        except DomainError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(
+                request,
+                f"Preferences link planned by {attempt.get_channel_display().lower()} "
+                f"(attempt #{attempt.pk}).",
+            )
+        return redirect("admin:patients_patient_change", patient.pk)
 
     def log_call_view(self, request, patient_id: int):
         if not request.user.has_perm("outreach.add_outreachattempt"):
@@ -630,6 +660,7 @@ def _panel(request, patient_id: int, *, gap=None) -> SafeString:
             "appointments": upcoming,
             "follow_ups": follow_ups,
             "may_log": request.user.has_perm("outreach.add_outreachattempt"),
+            "may_send_link": gap is None and request.user.has_perm("consent.add_selfservicelink"),
         },
         request=request,
     )

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from carehub import events as domain_events
+
 logger = logging.getLogger("outreach.events")
 
 FOLLOW_UP_CREATED = "follow_up_created"  # a person has to act (kind in follow_up_kind)
@@ -52,7 +54,11 @@ def unsubscribe(callback: Callable[[OutreachEvent], None]) -> None:
 
 
 def publish(event: OutreachEvent) -> None:
-    """Deliver after commit; a failing subscriber is logged and does not undo outreach."""
+    """Deliver after commit; a failing subscriber is logged and does not undo outreach.
+
+    Work items are the exception: worklists listens on carehub.events, inside this transaction,
+    so a follow-up and the work item it causes commit (or roll back) together."""
+    domain_events.publish(domain_events.OUTREACH_EVENT, event=event)
 
     def deliver() -> None:
         for callback in list(_subscribers):

@@ -274,6 +274,8 @@ class OutboundMessage(models.Model):
 
 
 class LetterBatch(models.Model):
+    """Letters printed together (the PDF is kept as made)."""
+
     organization = models.ForeignKey(
         "patients.Organization", on_delete=models.PROTECT, related_name="+"
     )
@@ -286,6 +288,7 @@ class LetterBatch(models.Model):
     history = HistoricalRecords(excluded_fields=["pdf"])
 
     class Meta:
+        verbose_name_plural = "letter batches"
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
@@ -390,6 +393,7 @@ class FollowUp(models.Model):
     history = HistoricalRecords()
 
     class Meta:
+        verbose_name = "follow-up"
         ordering = ["due_at", "id"]
         constraints = [
             # One open task of a kind per attempt / appointment: a rerun of a sweep adds none.

@@ -270,3 +270,26 @@ def log_call(
             note="Clinical concern raised on a call: a coordinator follows up now",
         )
     return attempt
+
+
+def send_preferences_link(patient, *, actor) -> OutreachAttempt:
+    """The patient's self-service preferences link, sent on their preferred permitted channel
+    (the link is made at send time, so it is fresh when it arrives)."""
+    from outreach.services.common import next_allowed_time
+
+    check_actor(patient.organization_id, actor)
+    now = timezone.now()
+    facts = facts_for(patient)
+    channel, refused = choose_channel(patient, at=now, facts=facts)
+    if channel is None:
+        reasons = sorted({code for codes in refused.values() for code in codes})
+        raise ContactRefused(f"No channel may carry the link: {_reason_text(reasons)}", reasons)
+    attempt, _ = plan_attempt(
+        patient,
+        step=Step.SELF_SERVICE_LINK,
+        window=f"link-{now:%Y%m%d%H%M%S}",
+        channel=channel,
+        actor=actor,
+        not_before=next_allowed_time(facts, channel=channel, after=now) or now,
+    )
+    return attempt
