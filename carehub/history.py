@@ -282,6 +282,36 @@ def insert_select_with_history(
     return created
 
 
+def update_from_with_history(
+    model: type[models.Model],
+    *,
+    assignments: str,
+    from_sql: str,
+    where: str,
+    params: Sequence[Any],
+    actor,
+    reason: str,
+) -> list[int]:
+    """`UPDATE <table> SET <assignments> FROM <from_sql> WHERE <where>` and a history row per
+    updated row, in one transaction: a set-based change whose values come from another table
+    (in `where`, name the updated table by its table name). Returns the updated primary keys."""
+    if actor is None:
+        raise ValueError("Every change needs an acting user (the system user for automation)")
+    conn = connection_for(model)
+    table = conn.ops.quote_name(model._meta.db_table)
+    pk = conn.ops.quote_name(model._meta.pk.column)
+    sql = (
+        f"UPDATE {table} SET {assignments} FROM {from_sql} WHERE {where} "  # noqa: S608
+        f"RETURNING {table}.{pk}"
+    )
+    with _history_helper(), transaction.atomic():
+        with conn.cursor() as cursor:
+            cursor.execute(sql, list(params))
+            updated = [row[0] for row in cursor.fetchall()]
+        record_history_for(model, updated, actor=actor, reason=reason, history_type="~")
+    return updated
+
+
 def copy_with_history(
     model: type[models.Model],
     columns: Sequence[str],
@@ -371,5 +401,6 @@ __all__ = [
     "refuse_untracked_writes",
     "save_with_history",
     "stamp",
+    "update_from_with_history",
     "update_with_history",
 ]

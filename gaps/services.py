@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from carehub.errors import DomainError
@@ -141,6 +141,11 @@ def _evaluate_range(
 ) -> dict:
     """Evaluate, store and sync one range of patients for every version (caller's
     transaction). Returns the tallies per version."""
+    if connection.vendor == "postgresql":
+        # Each chunk runs a handful of range queries whose cost estimates trip PostgreSQL's JIT,
+        # which then spends longer compiling than the queries take (measured: 1.6 of 1.8 s).
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
     measures = {(m.cms, m.version): m for m in Measure.objects.all()}
     today = timezone.now().date()
     counts = {}

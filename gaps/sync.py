@@ -26,6 +26,7 @@ from carehub.history import (
     bulk_update_with_history,
     get_system_user,
     insert_select_with_history,
+    update_from_with_history,
 )
 from gaps.care_gaps import (
     DOCUMENTATION_DAYS,
@@ -183,23 +184,14 @@ def _open_new_gaps(
     return created
 
 
-def _gaps_to_change(organization, measure: Measure, period_start, period_end, patient_range):
-    """(result id, gap id) of the gaps the results change: the comparison runs in SQL, so only
-    the few gaps that move are loaded."""
-    results = MeasureResult._meta.db_table
+def _join_results(organization, measure: Measure, period_start, period_end, patient_range):
+    """SQL joining a measure's results (r) to their gaps (the table itself), and its params."""
     gaps = CareGap._meta.db_table
-    open_states = sorted(OPEN_STATES)
     sql = (
-        f"SELECT r.id, g.id FROM {results} r JOIN {gaps} g ON g.patient_id = r.patient_id "  # noqa: S608
-        "AND g.measure_code = %s AND g.period_start = r.period_start "
-        "AND g.period_end = r.period_end "
-        "WHERE r.organization_id = %s AND r.measure_id = %s AND r.period_start = %s "
-        "AND r.period_end = %s"
-        + (" AND r.patient_id BETWEEN %s AND %s" if patient_range else "")
-        + " AND ((r.status = %s AND g.state <> %s)"
-        f" OR (r.status = %s AND g.state IN ({', '.join(['%s'] * len(open_states))}))"
-        " OR (r.status = %s AND g.state = %s AND g.closed_by_engine)"
-        " OR g.measure_result_id IS NULL OR g.measure_result_id <> r.id)"
+        f"r.patient_id = {gaps}.patient_id AND {gaps}.measure_code = %s "
+        f"AND {gaps}.period_start = r.period_start AND {gaps}.period_end = r.period_end "
+        "AND r.organization_id = %s AND r.measure_id = %s AND r.period_start = %s "
+        "AND r.period_end = %s" + (" AND r.patient_id BETWEEN %s AND %s" if patient_range else "")
     )
     params = [
         measure.cms,
@@ -208,6 +200,20 @@ def _gaps_to_change(organization, measure: Measure, period_start, period_end, pa
         connection.ops.adapt_datefield_value(period_start),
         connection.ops.adapt_datefield_value(period_end),
         *(patient_range or ()),
+    ]
+    return sql, params
+
+
+def _state_changes() -> tuple[str, list]:
+    """SQL true when a result moves its gap's workflow state (the rules of the docstring)."""
+    gaps = CareGap._meta.db_table
+    open_states = sorted(OPEN_STATES)
+    sql = (
+        f"((r.status = %s AND {gaps}.state <> %s)"
+        f" OR (r.status = %s AND {gaps}.state IN ({', '.join(['%s'] * len(open_states))}))"
+        f" OR (r.status = %s AND {gaps}.state = %s AND {gaps}.closed_by_engine))"
+    )
+    params = [
         MeasureResult.Status.CLOSED,
         GapState.CLOSED,
         MeasureResult.Status.EXCLUDED,
@@ -215,9 +221,75 @@ def _gaps_to_change(organization, measure: Measure, period_start, period_end, pa
         MeasureResult.Status.OPEN,
         GapState.CLOSED,
     ]
+    return sql, params
+
+
+def _gaps_to_change(organization, measure: Measure, period_start, period_end, patient_range):
+    """(result id, gap id) of the gaps whose state the results change: the comparison runs in
+    SQL, so only the few gaps that move are loaded."""
+    gaps = CareGap._meta.db_table
+    join, join_params = _join_results(
+        organization, measure, period_start, period_end, patient_range
+    )
+    changes, change_params = _state_changes()
+    sql = (
+        f"SELECT r.id, {gaps}.id FROM {MeasureResult._meta.db_table} r, {gaps} "  # noqa: S608
+        f"WHERE {join} AND {changes}"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [*join_params, *change_params])
         return cursor.fetchall()
+
+
+def _link_to_results(
+    organization, measure: Measure, period_start, period_end, patient_range, *, actor, now
+) -> list[int]:
+    """Point every other gap at its latest result in one `UPDATE … FROM` (history set-based);
+    a list-reported gap the engine now evaluates gains the engine as a source."""
+    gaps = CareGap._meta.db_table
+    join, join_params = _join_results(
+        organization, measure, period_start, period_end, patient_range
+    )
+    changes, change_params = _state_changes()
+    linked = update_from_with_history(
+        CareGap,
+        assignments="measure_result_id = r.id",
+        from_sql=f"{MeasureResult._meta.db_table} r",
+        where=f"{join} AND ({gaps}.measure_result_id IS NULL OR {gaps}.measure_result_id <> r.id)"
+        f" AND NOT {changes}",
+        params=[*join_params, *change_params],
+        actor=actor,
+        reason="Linked to the latest evaluation",
+    )
+    sources = GapSource._meta.db_table
+    source_values = {"gap": "g.id", "kind": SourceKind.ENGINE, "name": "engine",
+                     "due_date": period_end, "reported_at": now}  # fmt: skip
+    columns, select, params = [], [], []
+    for model_field in GapSource._meta.concrete_fields:
+        if model_field.primary_key:
+            continue
+        columns.append(model_field.column)
+        value = source_values.get(model_field.name, NOT_GIVEN)
+        if value == "g.id":
+            select.append(value)
+            continue
+        select.append("%s")
+        params.append(
+            _sql_value(model_field, model_field.get_default() if value is NOT_GIVEN else value)
+        )
+    for start in range(0, len(linked), 5000):
+        batch = linked[start : start + 5000]
+        insert_select_with_history(
+            GapSource,
+            columns,
+            f"SELECT {', '.join(select)} FROM {gaps} g "  # noqa: S608
+            f"WHERE g.id IN ({', '.join(['%s'] * len(batch))}) AND g.primary_source <> %s "
+            f"AND NOT EXISTS (SELECT 1 FROM {sources} s WHERE s.gap_id = g.id AND s.kind = %s)",
+            [*params, *batch, SourceKind.ENGINE, SourceKind.ENGINE],
+            actor=actor,
+            reason="Reported by the engine",
+        )
+    return linked
 
 
 @transaction.atomic
@@ -247,6 +319,11 @@ def sync_gaps_from_results(
         today=today,
     )
     counts.opened = len(created)
+    counts.linked = len(
+        _link_to_results(
+            organization, measure, period_start, period_end, patient_range, actor=actor, now=now
+        )
+    )
     pairs = _gaps_to_change(organization, measure, period_start, period_end, patient_range)
     if not pairs:
         # Work items follow in this transaction (worklists subscribes).
@@ -295,11 +372,6 @@ def sync_gaps_from_results(
             gap.state_changed_at = now
             gap.measure_result_id = result.pk
             reasons[gap.pk] = reason
-            changed.append(gap)
-        elif gap.measure_result_id != result.pk:
-            gap.measure_result_id = result.pk
-            counts.linked += 1
-            reasons[gap.pk] = "Linked to the latest evaluation"
             changed.append(gap)
     fields = [
         "state",

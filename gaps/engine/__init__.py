@@ -14,8 +14,6 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from django.db.models import Q
-
 from gaps.measures import MeasureDefinition
 
 from .criteria import CRITERIA, Context, Evidence, during, encounters, evidence
@@ -59,34 +57,10 @@ class MeasureEvaluation:
     panel: Panel
 
 
-def _whole_types(definitions: list[MeasureDefinition], organization):
-    """Record kinds some criteria read beyond value-set matches, for a range of patients."""
-    from patients.clinical import ClinicalRecord
-
+def _whole_kinds(definitions: list[MeasureDefinition]) -> frozenset[str]:
+    """Criteria that read record kinds beyond value-set matches (see PanelPlan.whole_kinds)."""
     kinds = {c.kind for d in definitions for c in (*d.ip_criteria, d.numerator)}
-    if not kinds & {"bp_controlled", "medicare_or_65"}:
-        return None
-
-    def wanted(patient_range: PatientRange | None) -> Q | None:
-        q = None
-        if "bp_controlled" in kinds:
-            # MP2025 looks at the class of the encounter a reading references, whatever its
-            # type. A reading and its encounter belong to the same patient, so the chunk's
-            # readings are enough.
-            refs = ClinicalRecord.objects.filter(
-                organization=organization, resource_type="Observation"
-            ).exclude(encounter_ref="")
-            if patient_range is not None:
-                refs = refs.filter(
-                    patient_id__gte=patient_range[0], patient_id__lte=patient_range[1]
-                )
-            q = Q(resource_type="Encounter", resource_id__in=refs.values("encounter_ref"))
-        if "medicare_or_65" in kinds:
-            coverage = Q(resource_type="Coverage")
-            q = coverage if q is None else q | coverage
-        return q
-
-    return wanted
+    return frozenset(kinds & {"bp_controlled", "medicare_or_65"})
 
 
 def _in_ip(definition: MeasureDefinition, ctx: Context, patient: PatientRow) -> list | None:
@@ -136,7 +110,7 @@ def _groups(definitions: list[MeasureDefinition]) -> list[list[MeasureDefinition
 
 def plan_groups(organization, definitions: list[MeasureDefinition]) -> list[PanelPlan]:
     return [
-        plan_panel(organization, group, whole_types=_whole_types(group, organization))
+        plan_panel(organization, group, whole_kinds=_whole_kinds(group))
         for group in _groups(definitions)
     ]
 
@@ -195,9 +169,7 @@ def evaluate(
     panel: Panel | None = None,
 ) -> MeasureEvaluation:
     if panel is None:
-        panel = load_panel(
-            organization, [definition], whole_types=_whole_types([definition], organization)
-        )
+        panel = load_panel(organization, [definition], whole_kinds=_whole_kinds([definition]))
     ctx = Context(period_end.year, period_start, period_end, definition.rules)
     results = []
     numerator = definition.numerator

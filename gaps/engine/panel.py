@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-
-from django.db.models import Exists, OuterRef, Q
 
 from gaps.measures import MeasureDefinition
 from gaps.models import ValueSetCode
@@ -55,6 +53,11 @@ RECORD_FIELDS = (
     "value_comparator",
     "components",
 )
+
+
+RESOURCE_TYPE = RECORD_FIELDS.index("resource_type")
+RESOURCE_ID = RECORD_FIELDS.index("resource_id")
+ENCOUNTER_REF = RECORD_FIELDS.index("encounter_ref")
 
 
 class Rec:
@@ -144,7 +147,9 @@ class PanelPlan:
     code_keys: dict[tuple[str, str], set[str]]
     missing_value_sets: list[str]
     warnings: list[str]
-    whole_types: Callable[[PatientRange | None], Q | None] | None = None
+    # Record kinds read whole, beyond value-set matches: "bp_controlled" (encounters that BP
+    # readings reference), "medicare_or_65" (coverage).
+    whole_kinds: frozenset[str] = frozenset()
 
 
 def patient_chunks(
@@ -171,7 +176,7 @@ def plan_panel(
     organization: Organization,
     definitions: list[MeasureDefinition],
     *,
-    whole_types: Callable[[PatientRange | None], Q | None] | None = None,
+    whole_kinds: frozenset[str] = frozenset(),
 ) -> PanelPlan:
     """The shared part of a load for several measure versions that share value-set expansions
     and rules on medication references (measures of one measurement year)."""
@@ -203,7 +208,7 @@ def plan_panel(
         dict(code_keys),
         selection.missing,
         selection.warnings,
-        whole_types,
+        whole_kinds,
     )
 
 
@@ -211,39 +216,22 @@ def load_panel(
     organization: Organization,
     definitions: list[MeasureDefinition],
     *,
-    whole_types: Callable[[PatientRange | None], Q | None] | None = None,
+    whole_kinds: frozenset[str] = frozenset(),
 ) -> Panel:
     """The whole organization in one load (small panels, tests); see `load_chunk`."""
-    return load_chunk(plan_panel(organization, definitions, whole_types=whole_types))
+    return load_chunk(plan_panel(organization, definitions, whole_kinds=whole_kinds))
 
 
 def load_chunk(plan: PanelPlan, patient_range: PatientRange | None = None) -> Panel:
     """The patients whose ids lie in `patient_range` (inclusive; None: all of them) with the
     records and codings the plan's measure versions read."""
     organization = plan.organization
-    in_range = (
-        Q()
-        if patient_range is None
-        else Q(patient_id__gte=patient_range[0], patient_id__lte=patient_range[1])
-    )
-    in_value_sets = Exists(
-        ValueSetCode.objects.filter(
-            value_set_id__in=list(plan.oid_of), system=OuterRef("system"), code=OuterRef("code")
-        )
-    )
-    direct_q = Q()
-    for key in plan.direct:
-        system, value = _direct(key)
-        direct_q |= Q(system=system, code=value)
-    matching = ClinicalCoding.objects.filter(
-        record=OuterRef("pk"),
-        element__in=[ClinicalCoding.Element.CODE, ClinicalCoding.Element.MEDICATION_REF],
-    ).filter(Q(in_value_sets) | direct_q if plan.direct else Q(in_value_sets))
-    wanted = Q(Exists(matching))
-    extra = plan.whole_types(patient_range) if plan.whole_types is not None else None
-    if extra is not None:
-        wanted |= extra
-    records = ClinicalRecord.objects.filter(organization=organization).filter(in_range, wanted)
+    records = ClinicalRecord.objects.filter(organization=organization)
+    codings = ClinicalCoding.objects.filter(organization=organization)
+    if patient_range is not None:
+        low, high = patient_range
+        records = records.filter(patient_id__gte=low, patient_id__lte=high)
+        codings = codings.filter(record__patient_id__gte=low, record__patient_id__lte=high)
 
     patients: dict[int, PatientRow] = {}
     people = Patient.objects.filter(organization=organization)
@@ -269,51 +257,61 @@ def load_chunk(plan: PanelPlan, patient_range: PatientRange | None = None) -> Pa
             pid, source_id, mrn, fhir_birth, gender or "", sex_ext or "", dead_at, bool(dead)
         )
 
-    by_id: dict[int, Rec] = {}
-    for row in records.values_list(*RECORD_FIELDS):
-        rec = Rec(row)
-        by_id[rec.id] = rec
-        owner = patients.get(rec.patient_id)
-        if owner is not None:
-            owner.records.append(rec)
-
-    # Every coding of the chunk's records; codings of records not loaded are skipped below
-    # (cheaper than repeating the record filter as a subquery).
-    codings = ClinicalCoding.objects.filter(organization=organization)
-    if patient_range is not None:
-        codings = codings.filter(
-            record__patient_id__gte=patient_range[0], record__patient_id__lte=patient_range[1]
-        )
-    else:
-        codings = codings.filter(record__in=records)
+    # Which records the versions read is decided here rather than in SQL: two plain range
+    # scans per chunk (codings, records) cost less than a value-set join the planner turns
+    # into a scan of every coding of the organization.
     code_keys = plan.code_keys
-    use_medication_reference = plan.definitions[0].rules.medication_reference
+    by_record: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
+    matched: set[int] = set()
+    selecting = (ClinicalCoding.Element.CODE, ClinicalCoding.Element.MEDICATION_REF)
     for record_id, element, system, code in codings.values_list(
         "record_id", "element", "system", "code"
     ):
-        rec = by_id.get(record_id)
-        if rec is None:
-            continue
-        if element == ClinicalCoding.Element.CODE or (
-            element == ClinicalCoding.Element.MEDICATION_REF and use_medication_reference
+        by_record[record_id].append((element, system, code))
+        if element in selecting and (system, code) in code_keys:
+            matched.add(record_id)
+    rows = list(records.values_list(*RECORD_FIELDS))
+    referenced: set[str] = set()
+    if "bp_controlled" in plan.whole_kinds:
+        # MP2025 looks at the class of the encounter a reading references, whatever its type.
+        referenced = {row[ENCOUNTER_REF] for row in rows if row[RESOURCE_TYPE] == "Observation"}
+        referenced.discard("")
+    coverage = "medicare_or_65" in plan.whole_kinds
+
+    use_medication_reference = plan.definitions[0].rules.medication_reference
+    for row in rows:
+        record_id, resource_type = row[0], row[RESOURCE_TYPE]
+        if not (
+            record_id in matched
+            or (resource_type == "Encounter" and row[RESOURCE_ID] in referenced)
+            or (coverage and resource_type == "Coverage")
         ):
-            found = code_keys.get((system, code))
-            if found:
-                rec.keys |= found
-            if rec.resource_type == "Coverage":
-                # Payer codes are matched by prefix (SOPT hierarchy), so keep them raw.
+            continue
+        rec = Rec(row)
+        owner = patients.get(rec.patient_id)
+        if owner is not None:
+            owner.records.append(rec)
+        for element, system, code in by_record.get(record_id, ()):
+            if element == ClinicalCoding.Element.CODE or (
+                element == ClinicalCoding.Element.MEDICATION_REF and use_medication_reference
+            ):
+                found = code_keys.get((system, code))
+                if found:
+                    rec.keys |= found
+                if resource_type == "Coverage":
+                    # Payer codes are matched by prefix (SOPT hierarchy), so keep them raw.
+                    rec.value_keys.add(f"{system}|{code}")
+            elif element == ClinicalCoding.Element.VALUE:
+                found = code_keys.get((system, code))
+                if found:
+                    rec.value_keys |= found
                 rec.value_keys.add(f"{system}|{code}")
-        elif element == ClinicalCoding.Element.VALUE:
-            found = code_keys.get((system, code))
-            if found:
-                rec.value_keys |= found
-            rec.value_keys.add(f"{system}|{code}")
-        elif element == ClinicalCoding.Element.CATEGORY:
-            rec.categories.add(f"{system}|{code}")
-        elif element == ClinicalCoding.Element.BODY_SITE:
-            rec.body_sites.add(f"{system}|{code}")
-        elif element == ClinicalCoding.Element.DISCHARGE:
-            rec.discharge.add(f"{system}|{code}")
+            elif element == ClinicalCoding.Element.CATEGORY:
+                rec.categories.add(f"{system}|{code}")
+            elif element == ClinicalCoding.Element.BODY_SITE:
+                rec.body_sites.add(f"{system}|{code}")
+            elif element == ClinicalCoding.Element.DISCHARGE:
+                rec.discharge.add(f"{system}|{code}")
     return Panel(
         list(patients.values()),
         plan.missing_value_sets,
