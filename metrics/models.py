@@ -98,8 +98,9 @@ class AppointmentDay(DayRow):
 
 
 class FollowUpDay(DayRow):
-    """Follow-up tasks due on `day`: how many, how many done by their due time, and the
-    response times (seconds, received -> done) of those done that day, for percentiles."""
+    """Follow-up tasks due on `day`: how many, how many done by their due time, and a histogram
+    of the response times (received -> done) of those done that day, in 5-minute steps
+    ({"steps": count}), so percentiles over any period add up without keeping every task."""
 
     day = models.DateField()
     organization = _org()
@@ -107,7 +108,7 @@ class FollowUpDay(DayRow):
     done_by = _user()
     due = models.PositiveIntegerField(default=0)
     done_on_time = models.PositiveIntegerField(default=0)
-    lags = models.JSONField(default=list)
+    lag_histogram = models.JSONField(default=dict)
 
     class Meta:
         indexes = [models.Index(fields=["organization", "day"], name="metrics_fu_org_day")]

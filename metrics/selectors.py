@@ -25,7 +25,7 @@ from metrics.models import (
     TransitionDay,
     WorkAgingDay,
 )
-from metrics.snapshots import AGING_BUCKETS, REACHED_OUTCOMES
+from metrics.snapshots import AGING_BUCKETS, LAG_STEP_SECONDS, REACHED_OUTCOMES
 from patients.selectors import organizations_for
 
 FUNNEL = (
@@ -93,7 +93,8 @@ RATES = (
 RATE_BY_KEY = {rate.key: rate for rate in RATES}
 CALLBACK_DEFINITION = (
     "Callback tasks done in the period: time from the inbound message or voicemail to the "
-    "callback being done. Median and 90th percentile (nearest rank), in hours."
+    "callback being done, rounded down to 5 minutes. Median and 90th percentile (nearest "
+    "rank), in hours."
 )
 PRODUCTIVITY_DEFINITION = (
     "Attempts per hour: the agent's own (not automated) attempts ÷ the clock hours in which "
@@ -249,22 +250,42 @@ def percentile(values: list[int], share: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    rank = max(1, -(-int(share * 100) * len(ordered) // 100))
-    return float(ordered[rank - 1])
+    return float(ordered[_nearest_rank(len(ordered), share) - 1])
+
+
+def _nearest_rank(count: int, share: float) -> int:
+    return max(1, -(-round(share * 100) * count // 100))
+
+
+def _value_at(histogram: list[tuple[int, int]], rank: int) -> int:
+    """The value at 1-based `rank` of sorted (value, count) pairs."""
+    seen = 0
+    for value, count in histogram:
+        seen += count
+        if seen >= rank:
+            return value
+    raise ValueError("rank past the end")
 
 
 def callback_times(filters: Filters) -> dict:
-    lags: list[int] = []
+    merged: dict[int, int] = defaultdict(int)
     rows = _scoped(FollowUpDay.objects, filters, measure=False, actor="done_by_id").filter(
         kind="callback"
     )
-    for chunk in rows.values_list("lags", flat=True):
-        lags.extend(chunk)
-    hours = [lag / 3600 for lag in lags]
+    for histogram in rows.values_list("lag_histogram", flat=True):
+        for step, count in histogram.items():
+            merged[int(step) * LAG_STEP_SECONDS] += count
+    ordered = sorted(merged.items())
+    count = sum(merged.values())
+    median = p90 = None
+    if count:
+        middle = [_value_at(ordered, (count + 1) // 2), _value_at(ordered, count // 2 + 1)]
+        median = statistics.mean(middle) / 3600
+        p90 = _value_at(ordered, _nearest_rank(count, 0.9)) / 3600
     return {
-        "count": len(lags),
-        "median_hours": statistics.median(hours) if hours else None,
-        "p90_hours": (percentile(lags, 0.9) or 0) / 3600 if lags else None,
+        "count": count,
+        "median_hours": median,
+        "p90_hours": p90,
         "definition": CALLBACK_DEFINITION,
     }
 

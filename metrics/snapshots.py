@@ -40,6 +40,7 @@ AGING_BUCKETS = (
     ("30+", 31, None),
 )
 REACHED_OUTCOMES = ("reached_scheduled", "reached_declined")
+LAG_STEP_SECONDS = 300  # response times are kept rounded down to 5 minutes
 
 
 def _bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -191,7 +192,7 @@ def follow_ups(day: dt.date) -> list[FollowUpDay]:
         key = (org, kind, done_by)
         if key not in by_key:
             by_key[key] = FollowUpDay(
-                day=day, organization_id=org, kind=kind, done_by_id=done_by, lags=[]
+                day=day, organization_id=org, kind=kind, done_by_id=done_by, lag_histogram={}
             )
         return by_key[key]
 
@@ -208,7 +209,9 @@ def follow_ups(day: dt.date) -> list[FollowUpDay]:
         done_at__gte=start, done_at__lt=end, lag_seconds__isnull=False
     ).values_list("organization_id", "kind", "done_by_id", "lag_seconds")
     for org, kind, done_by, lag in done.order_by():
-        row(org, kind, done_by).lags.append(lag)
+        histogram = row(org, kind, done_by).lag_histogram
+        step = str(lag // LAG_STEP_SECONDS)
+        histogram[step] = histogram.get(step, 0) + 1
     return list(by_key.values())
 
 
