@@ -10,8 +10,9 @@ How it is made fast and still honest:
 - tracked tables (patients, gaps, gap sources) get their history set-based in the same
   transaction through `carehub.history.copy_with_history`, as the seed's acting user.
 
-Outreach attempts are not seeded: the outreach app does not exist yet (issue 13 asks for them
-once it does).
+- outreach attempts (20 per patient for the 20,000,000 of domain.md 9): the two gap-sequence
+  texts of the year and agents' calls with their outcomes, logged as done. They are not linked
+  to gaps one by one (that many-to-many would double the rows for no reader of the dataset).
 """
 
 from __future__ import annotations
@@ -55,9 +56,14 @@ NEXT_STEP = {
 SOURCES = [("engine", "engine", 60), ("payer_list", "Blue Horizon MA", 25), ("ehr_list", "EHR", 15)]
 
 
+ATTEMPT_OUTCOMES = ["no_answer", "left_voicemail", "reached_scheduled", "reached_declined",
+                    "no_answer", "wrong_number", "left_voicemail", "reached_scheduled"]  # fmt: skip
+
+
 @dataclass
 class ScaleReport:
     organization_slug: str
+    attempts: int = 0
     patients: int = 0
     records: int = 0
     codings: int = 0
@@ -194,12 +200,41 @@ def _copy_records(template: Template, ids, picks, organization_id, run_id, colum
     return records, _copy(ClinicalCoding, coding_columns, codings)
 
 
+def _attempt_rows(ids, per_patient: int, organization_id, actor_id, year: int, defaults):
+    """Two gap-sequence texts of the year, then agents' calls, spread over the year."""
+    start = dt.datetime(year, 1, 2, 14, tzinfo=dt.UTC)
+    for pid in ids:
+        for k in range(per_patient):
+            when = start + dt.timedelta(days=(pid * 7 + k * 17) % 360, minutes=k)
+            if k < 2:
+                step, window, channel, status, outcome = (
+                    ("gap_first", "gap_second")[k],
+                    str(year),
+                    "sms",
+                    "sent",
+                    "delivered",
+                )
+            else:
+                step, window, channel, status = (
+                    "agent_call",
+                    f"{when.isoformat()}#{k}",
+                    "phone",
+                    "logged",
+                )
+                outcome = ATTEMPT_OUTCOMES[(pid + k) % len(ATTEMPT_OUTCOMES)]
+            yield (
+                organization_id, pid, step, window, channel, status, outcome, k < 2, actor_id,
+                when, when, when, when, *defaults,
+            )  # fmt: skip
+
+
 def seed_scale(
     *,
     slug: str,
     patients: int,
     gaps_per_patient: int,
     actor,
+    attempts_per_patient: int = 0,
     template_size: int = 500,
     year: int | None = None,
     seed: int = 13,
@@ -252,6 +287,27 @@ def seed_scale(
     gap_columns, gap_defaults = _columns(CareGap, gap_explicit)
     source_explicit = dict.fromkeys(["gap_id", "kind", "name", "due_date", "reported_at"])
     source_columns, source_defaults = _columns(GapSource, source_explicit)
+    attempt_explicit = dict.fromkeys(
+        ["organization_id", "patient_id", "step", "window", "channel", "status", "outcome",
+         "automated", "actor_id", "planned_at", "not_before", "attempted_at", "outcome_at"]
+    )  # fmt: skip
+    if attempts_per_patient:
+        from outreach.models import OutreachAttempt
+
+        attempt_columns, attempt_defaults = _columns(OutreachAttempt, attempt_explicit)
+
+    def write_attempts(ids) -> None:
+        if not attempts_per_patient:
+            return
+        report.attempts += copy_with_history(
+            OutreachAttempt,
+            attempt_columns,
+            _attempt_rows(
+                ids, attempts_per_patient, organization.pk, actor.pk, year, attempt_defaults
+            ),
+            actor=actor,
+            reason="seed_scale",
+        )
 
     def write_gaps(ids: range | list[int]) -> None:
         first_gap = _next_ids(CareGap, len(ids) * gaps_per_patient)
@@ -296,9 +352,11 @@ def seed_scale(
         )
 
     with transaction.atomic():
-        write_gaps(
-            list(Patient.objects.filter(organization=organization).values_list("id", flat=True))
+        template_ids = list(
+            Patient.objects.filter(organization=organization).values_list("id", flat=True)
         )
+        write_gaps(template_ids)
+        write_attempts(template_ids)
 
     rng = random.Random(seed)
     total = patients - report.patients
@@ -329,6 +387,7 @@ def seed_scale(
             report.records += records
             report.codings += codings
             write_gaps(ids)
+            write_attempts(ids)
             report.patients += size
     with connection.cursor() as cursor:
         for model in (Patient, FhirPatientDetail, ClinicalRecord, ClinicalCoding, CareGap):

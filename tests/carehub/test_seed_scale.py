@@ -1,5 +1,6 @@
 """seed_scale: refuses production settings; on PostgreSQL a small run clones imported template
-patients with their clinical data and writes gaps in every state, each with its history row."""
+patients with their clinical data and writes gaps in every state and outreach attempts, each
+with its history row."""
 
 import io
 
@@ -8,6 +9,7 @@ from django.core.management import CommandError, call_command
 
 from carehub.history import get_system_user
 from gaps.care_gaps import CareGap, GapSource
+from outreach.models import OutreachAttempt
 from patients.clinical import ClinicalCoding, ClinicalRecord, FhirPatientDetail
 from patients.models import Patient
 from tests.gaps.conftest import needs_shared, valuesets_2024  # noqa: F401 (fixture)
@@ -41,6 +43,7 @@ def test_a_small_scale_seed_clones_patients_with_data_gaps_and_history(
         patients=60,
         template_patients=12,
         gaps_per_patient=5,
+        attempts_per_patient=3,
         slug="scale-test",
         year=2025,
         no_progress=True,
@@ -61,8 +64,11 @@ def test_a_small_scale_seed_clones_patients_with_data_gaps_and_history(
     assert gaps.values("state").distinct().count() >= 8
     assert not gaps.filter(state__in=["identified", "outreach"], next_step_due__isnull=True)
     assert GapSource.objects.filter(gap__in=gaps).count() == 300
+    attempts = OutreachAttempt.objects.filter(patient__in=patients)
+    assert attempts.count() == 180
+    assert set(attempts.values_list("step", flat=True)) == {"gap_first", "gap_second", "agent_call"}
     system = get_system_user()
-    for model, rows in ((Patient, clones), (CareGap, gaps)):
+    for model, rows in ((Patient, clones), (CareGap, gaps), (OutreachAttempt, attempts)):
         history = model.history.filter(id__in=rows.values("id"))
         assert history.count() == rows.count()
         assert set(history.values_list("history_user", "history_type")) == {(system.pk, "+")}

@@ -1,4 +1,5 @@
-"""The scale dataset: a million patients with clinical data and five million care gaps.
+"""The scale dataset: a million patients with clinical data, five million care gaps and twenty
+million outreach attempts.
 
 Refuses to run with DEBUG off: it writes synthetic people into whatever database it is pointed
 at. Needs PostgreSQL (COPY) and the measures' value sets (`load_valuesets`, or --valuesets).
@@ -25,6 +26,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--gaps-per-patient", type=int, default=5, help="care gaps per patient (0 to 7)"
         )
+        parser.add_argument(
+            "--attempts-per-patient",
+            type=int,
+            default=20,
+            help="logged outreach attempts per patient (20: 20,000,000 at a million patients)",
+        )
         parser.add_argument("--slug", default="scale", help="the new organization's slug")
         parser.add_argument("--valuesets", help="load these VSAC ValueSet files first")
         parser.add_argument("--year", type=int, help="measurement year (default: this year)")
@@ -37,7 +44,16 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(
-        self, *args, patients, gaps_per_patient, slug, valuesets, year, template_patients, **options
+        self,
+        *args,
+        patients,
+        gaps_per_patient,
+        attempts_per_patient,
+        slug,
+        valuesets,
+        year,
+        template_patients,
+        **options,
     ):
         if not settings.DEBUG:
             raise CommandError(
@@ -46,6 +62,8 @@ class Command(BaseCommand):
             )
         if patients < 1 or template_patients < 1:
             raise CommandError("--patients and --template-patients must be at least 1")
+        if attempts_per_patient < 0:
+            raise CommandError("--attempts-per-patient must be zero or more")
         if valuesets:
             call_command("load_valuesets", valuesets, stdout=self.stdout)
         if not ValueSet.objects.exists():
@@ -69,6 +87,7 @@ class Command(BaseCommand):
                 slug=slug,
                 patients=patients,
                 gaps_per_patient=gaps_per_patient,
+                attempts_per_patient=attempts_per_patient,
                 actor=get_system_user(),
                 year=year,
                 template_size=template_patients,
@@ -81,5 +100,5 @@ class Command(BaseCommand):
             f"Organization {report.organization_slug!r}: {report.patients:,} patients, "
             f"{report.records:,} clinical records, {report.codings:,} codings, "
             f"{report.gaps:,} care gaps ({states}), {report.sources:,} gap sources, "
-            f"in {report.seconds:,.0f} s. Outreach attempts: not seeded (no outreach app yet)."
+            f"{report.attempts:,} outreach attempts, in {report.seconds:,.0f} s."
         )
