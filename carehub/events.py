@@ -25,10 +25,9 @@ GAP_OPENED = "gap.opened"  # gap, actor
 GAP_TRANSITIONED = "gap.transitioned"  # gap, previous_state, actor, reason
 GAPS_SYNCED = "gaps.synced"  # organization, gap_ids, actor (engine results flowed in)
 GAPS_DOCUMENTATION_OVERDUE = "gaps.documentation_overdue"  # gap_ids, actor (14-day rule)
-OUTREACH_FOLLOW_UP = "outreach.follow_up"  # follow_up, actor (a task for a person)
-OUTREACH_FOLLOW_UP_RESOLVED = "outreach.follow_up_resolved"  # follow_up, actor
-OUTREACH_ATTEMPT = "outreach.attempt"  # attempt, actor (an attempt recorded)
-OUTREACH_APPOINTMENT = "outreach.appointment"  # appointment, actor (booked/no-show/done/...)
+# event: outreach.events.OutreachEvent (ids only): a follow-up raised, an attempt's outcome, an
+# appointment change. Published by outreach.events.publish inside the outreach transaction.
+OUTREACH_EVENT = "outreach.event"
 
 EVENTS = frozenset(
     {
@@ -36,10 +35,7 @@ EVENTS = frozenset(
         GAP_TRANSITIONED,
         GAPS_SYNCED,
         GAPS_DOCUMENTATION_OVERDUE,
-        OUTREACH_FOLLOW_UP,
-        OUTREACH_FOLLOW_UP_RESOLVED,
-        OUTREACH_ATTEMPT,
-        OUTREACH_APPOINTMENT,
+        OUTREACH_EVENT,
     }
 )
 
@@ -65,9 +61,10 @@ def unsubscribe(event: str, handler: Handler) -> None:
         _handlers[event].remove(handler)
 
 
-def publish(event: str, **payload) -> None:
-    """Run every handler of `event` now, in the caller's transaction, in subscription order."""
-    for handler in list(_handlers[_known(event)]):
+def publish(name: str, /, **payload) -> None:
+    """Run every handler of event `name` now, in the caller's transaction, in subscription
+    order (positional-only, so a payload may itself be called `event`)."""
+    for handler in list(_handlers[_known(name)]):
         handler(**payload)
 
 

@@ -275,7 +275,9 @@ def check_result(
                 "CMS165 closes on a blood pressure: give the systolic and diastolic values (mmHg)"
             )
         if not (50 <= systolic_bp <= 300 and 20 <= diastolic_bp <= 200):
-            raise DomainError(f"{systolic_bp}/{diastolic_bp} mmHg is not a plausible blood pressure")
+            raise DomainError(
+                f"{systolic_bp}/{diastolic_bp} mmHg is not a plausible blood pressure"
+            )
         if systolic_bp >= BP_CONTROLLED_BELOW[0] or diastolic_bp >= BP_CONTROLLED_BELOW[1]:
             raise DomainError(
                 f"A blood pressure of {systolic_bp}/{diastolic_bp} mmHg is not controlled (the "
@@ -472,6 +474,14 @@ def set_next_attempt(gap: CareGap, *, actor, due: dt.date, reason: str) -> CareG
         locked.next_step_due = due
         save_with_history(
             locked, actor=actor, reason=reason, update_fields=["next_step", "next_step_due"]
+        )
+        # The outreach work item takes the new due date (same state: previous = current).
+        events.publish(
+            events.GAP_TRANSITIONED,
+            gap=locked,
+            previous_state=S.OUTREACH,
+            actor=actor,
+            reason=reason,
         )
         return locked
 

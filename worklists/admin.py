@@ -243,6 +243,11 @@ class WorkItemAdmin(PhiAdminMixin, ScopedAdmin):
                 bind(views.case_action_view),
                 name="worklists_case_action",
             ),
+            path(
+                "case/<int:patient_id>/item/<int:item_id>/done/",
+                bind(views.complete_item_view),
+                name="worklists_case_item_done",
+            ),
             path("queues/", bind(views.supervise_view), name="worklists_supervise"),
             path("assign/", wrap(self.assign_view), name="worklists_assign"),
             *super().get_urls(),

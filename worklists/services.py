@@ -204,6 +204,7 @@ def reconcile_gap_items(
         closed += bulk_update_with_history(
             batch, ["state", "closed_at", "closed_by", "resolution"], actor=actor, reason=resolution
         )
+        _finish_follow_ups(batch, actor=actor, note=resolution)
     if to_refresh:
         bulk_update_with_history(
             to_refresh, ["due_date", "sla_due_at"], actor=actor, reason="Next step re-dated"
@@ -531,3 +532,68 @@ def _set_gap_owners(owner_of_gap: dict[int, object], *, actor, reason: str) -> N
             gap.owner_id = owner_id
             changed.append(gap)
     bulk_update_with_history(changed, ["owner"], actor=actor, reason=reason)
+
+
+# -- outreach follow-ups ----------------------------------------------------------------------
+
+# What each kind of outreach follow-up asks a person to do.
+FOLLOW_UP_WORK = {
+    "call_unconfirmed": K.SCHEDULE,
+    "callback": K.CALL_BACK,
+    "unknown_send": K.OUTREACH_CALL,
+    "clinical_concern": K.COORDINATOR_REVIEW,
+    "no_show_call": K.NO_SHOW_RECOVERY,
+    "outreach_call": K.OUTREACH_CALL,
+}
+
+
+@transaction.atomic
+def open_follow_up_item(follow_up, *, actor) -> WorkItem:
+    """The work an outreach follow-up asks for. When the patient already has that kind of work
+    open (say the gap's no-show recovery), the follow-up joins it instead of a second item."""
+    kind = FOLLOW_UP_WORK.get(follow_up.kind, K.OUTREACH_CALL)
+    existing = (
+        WorkItem.objects.select_for_update()
+        .open()
+        .filter(patient_id=follow_up.patient_id, kind=kind, follow_up_ref__isnull=True)
+        .order_by("pk")
+        .first()
+    )
+    label = follow_up.get_kind_display()
+    reason = f"{label}: {follow_up.note}" if follow_up.note else label
+    if existing is not None:
+        existing.follow_up_ref = follow_up.pk
+        existing.reason = reason[:300]
+        return save_with_history(
+            existing, actor=actor, reason=label[:100], update_fields=["follow_up_ref", "reason"]
+        )
+    return open_item(
+        follow_up.patient,
+        kind=kind,
+        actor=actor,
+        reason=reason,
+        due_date=timezone.localdate(follow_up.due_at),
+        follow_up_ref=follow_up.pk,
+        attempt_ref=follow_up.attempt_id,
+        appointment_ref=follow_up.appointment_id,
+    )
+
+
+def _finish_follow_ups(items: Iterable[WorkItem], *, actor, note: str) -> None:
+    """Outreach's follow-ups behind finished items are done too (their lag is measured)."""
+    refs = [item.follow_up_ref for item in items if item.follow_up_ref is not None]
+    if not refs:
+        return
+    from outreach.models import FollowUp
+    from outreach.services.common import complete_follow_up
+
+    for follow_up in FollowUp.objects.filter(pk__in=refs, done_at__isnull=True):
+        complete_follow_up(follow_up, actor=actor, note=note[:300])
+
+
+@transaction.atomic
+def complete_item(item: WorkItem, *, actor, resolution: str) -> WorkItem:
+    """A person finished the item (a callback made, a check-in done), and its follow-up too."""
+    item = close_item(item, actor=actor, resolution=resolution)
+    _finish_follow_ups([item], actor=actor, note=resolution)
+    return item

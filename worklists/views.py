@@ -232,3 +232,27 @@ class AssignForm(forms.Form):
     def __init__(self, *args, users, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["owner"].queryset = users
+
+
+def complete_item_view(admin, request: HttpRequest, patient_id: int, item_id: int) -> HttpResponse:
+    """Done with an item that is not a gap step (a callback made, a check-in held)."""
+    _require_view(request)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    patient = _visible_patient(request, patient_id)
+    item = (
+        selectors.work_items_for(request.user)
+        .filter(pk=item_id, patient_id=patient.pk, gap__isnull=True)
+        .first()
+    )
+    if item is None:
+        raise Http404("No such work item")
+    try:
+        services.complete_item(
+            item, actor=request.user, resolution=request.POST.get("resolution", "")
+        )
+    except DomainError as error:
+        messages.error(request, f"{item.get_kind_display()}: {error}")
+    else:
+        messages.success(request, f"{item.get_kind_display()} — done.")
+    return redirect("admin:worklists_case", patient.pk)
