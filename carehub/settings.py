@@ -227,6 +227,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "carehub.pagination.IdCursorPagination",
     "EXCEPTION_HANDLER": "carehub.api.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "carehub.api.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 
 Q_CLUSTER = {

@@ -20,16 +20,10 @@ from django.db import transaction
 
 from carehub.errors import DomainError
 from carehub.history import bulk_create_untracked
+from carehub.safejson import UnsafeJSON, load_json
 from gaps.models import ValueSet, ValueSetCode
 from patients.fhir.importer import expand_paths
-from patients.fhir.reading import (
-    EntryError,
-    UnsafeJSON,
-    load_json,
-    read_list,
-    read_object,
-    read_string,
-)
+from patients.fhir.reading import EntryError, read_list, read_object, read_string
 from patients.fhir.resources import canonical_system
 from patients.fhir.timing import TimingError, parse_datetime
 

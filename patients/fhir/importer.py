@@ -28,9 +28,10 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
+from carehub.safejson import UnsafeJSON, load_json
 from patients.clinical import ImportRun
 from patients.fhir.bundle import BundleImport, BundleRejected
-from patients.fhir.reading import UnsafeJSON, json_kind, load_json
+from patients.fhir.reading import json_kind
 from patients.fhir.resource_types import R4_RESOURCE_TYPES
 from patients.fhir.resources import Entry
 from patients.models import Organization

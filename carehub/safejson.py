@@ -1,0 +1,94 @@
+"""Reading untrusted JSON, once, before any code walks or stores it.
+
+`load_json` refuses what Python's json module accepts but the rest of CareHub cannot store or
+walk safely: NaN and Infinity (not JSON), integers past 64 bits (they overflow float()), NUL
+characters (PostgreSQL text cannot hold them), lone surrogates (not encodable as UTF-8) and
+nesting deeper than any real document (recursive code would overflow the stack). The message
+names the path of the offending value, e.g. `entry[3].resource.name[0].family`.
+
+Used by the FHIR import, load_valuesets and every JSON body the API parses.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+# Real bundles (the eCQM test decks, DEQM examples, VSAC files) nest at most ~15 levels; a
+# Bundle inside Parameters inside a Bundle adds a handful. 64 leaves room and stays far below
+# Python's recursion limit for the code that walks the result.
+MAX_DEPTH = 64
+_INT_LIMIT = 2**63
+
+
+class UnsafeJSON(ValueError):
+    """Not JSON CareHub can take; the message names where and why."""
+
+
+def load_json(raw: bytes | str) -> object:
+    try:
+        text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as error:
+        raise UnsafeJSON(f"not UTF-8 text (byte {error.start})") from None
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        raise UnsafeJSON(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as error:  # JSONDecodeError, or an integer with thousands of digits
+        raise UnsafeJSON(f"malformed JSON ({error})") from None
+    _check(document)
+    return document
+
+
+def _check(document: object) -> None:
+    # Iterative walk: recursion is what deep nesting must not be allowed to break. Paths are
+    # linked (parent, key) pairs, spelled out only when something is wrong.
+    stack: list[tuple[object, tuple | None, int]] = [(document, None, 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, dict):
+            if depth >= MAX_DEPTH:
+                raise UnsafeJSON(f"{_spell(path)}: nested deeper than {MAX_DEPTH} levels")
+            for key, item in value.items():
+                problem = _string_problem(key)
+                if problem:
+                    raise UnsafeJSON(f"{_spell((path, key))}: the name {problem}")
+                stack.append((item, (path, key), depth + 1))
+        elif isinstance(value, list):
+            if depth >= MAX_DEPTH:
+                raise UnsafeJSON(f"{_spell(path)}: nested deeper than {MAX_DEPTH} levels")
+            stack.extend((item, (path, index), depth + 1) for index, item in enumerate(value))
+        elif isinstance(value, str):
+            problem = _string_problem(value)
+            if problem:
+                raise UnsafeJSON(f"{_spell(path)}: {problem}")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                spelled = "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+                raise UnsafeJSON(f"{_spell(path)}: {spelled} is not a JSON number")
+        elif isinstance(value, int) and not -_INT_LIMIT < value < _INT_LIMIT:
+            raise UnsafeJSON(f"{_spell(path)}: the number is out of range")
+
+
+def _string_problem(text: str) -> str:
+    if "\x00" in text:
+        return "contains a NUL character"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains a lone surrogate (not valid Unicode)"
+    return ""
+
+
+def _spell(path: tuple | None) -> str:
+    keys = []
+    while path is not None:
+        path, key = path
+        keys.append(key)
+    spelled = ""
+    for key in reversed(keys):
+        spelled += f"[{key}]" if isinstance(key, int) else (f".{key}" if spelled else str(key))
+    if len(spelled) > 120:
+        spelled = spelled[:120] + "…"
+    return spelled or "(the document)"
