@@ -230,6 +230,7 @@ class PatientTimelineAdmin(ReadOnlyAdminMixin, PatientAdmin):
                     end=end,
                     kinds=form.kinds() if form.is_bound else timeline.KINDS,
                     actor_id=actor_id,
+                    record_type=form.cleaned_data.get("record", "") if form.is_bound else "",
                 )
         truncated = len(events) > MAX_EVENTS
         events = events[-MAX_EVENTS:]

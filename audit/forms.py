@@ -47,7 +47,15 @@ class TimelineFilterForm(DateRangeForm):
         required=False,
         choices=[("", "Changes and reads"), (timeline.CHANGE, "Changes"), (timeline.READ, "Reads")],
     )
+    record = forms.ChoiceField(required=False, label="Record type")
     actor = forms.CharField(required=False, label="Actor (username)", max_length=150)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["record"].choices = [("", "Every record type")] + [
+            (model._meta.label_lower, model._meta.verbose_name.capitalize())
+            for model in timeline.patient_models()
+        ]
 
     def kinds(self) -> tuple[str, ...]:
         kind = self.cleaned_data.get("kind")

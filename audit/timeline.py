@@ -253,13 +253,17 @@ def patient_timeline(
     end: dt.datetime | None = None,
     kinds: Iterable[str] = KINDS,
     actor_id: int | None = None,
+    record_type: str = "",
 ) -> list[Event]:
-    """Every change to a record of `patient` and every read of them, oldest first."""
+    """Every change to a record of `patient` and every read of them, oldest first; narrowed
+    to one record type (app_label.model) when given."""
     kinds = set(kinds)
     system_user_id = _system_user_id()
     events: list[Event] = []
     if CHANGE in kinds:
         for model in patient_models():
+            if record_type and model._meta.label_lower != record_type:
+                continue
             history_model = model.history.model
             rows = history_model.objects.filter(**{patient_lookup(model): patient.pk})
             if end is not None:
@@ -284,6 +288,8 @@ def patient_timeline(
             reads = reads.filter(at__lt=end)
         if actor_id is not None:
             reads = reads.filter(user_id=actor_id)
+        if record_type:
+            reads = reads.filter(model=record_type)
         events += reads_as_events(reads.select_related("user"))
     return ordered(events)
 

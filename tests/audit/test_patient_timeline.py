@@ -176,6 +176,12 @@ def test_the_admin_screen_filters_by_kind_actor_and_dates(
     reads = client.get(timeline_url(patient, kind="read")).context["events"]
     assert {e.kind for e in reads} == {"read"}
 
+    consents = client.get(timeline_url(patient, record="consent.consent")).context["events"]
+    assert consents and {e.model for e in consents} == {"consent.consent"}
+    gap_reads = client.get(timeline_url(patient, record="gaps.caregap", kind="read"))
+    assert [(e.model, e.kind) for e in gap_reads.context["events"]] == [("gaps.caregap", "read")]
+    assert client.get(timeline_url(patient, record="auth.user")).context["events"] == []
+
     by_supervisor = client.get(timeline_url(patient, actor=supervisor_a.username)).context["events"]
     # the gap and what came with it (its source; a work item once worklists exist)
     assert {(e.model, e.action) for e in by_supervisor} >= {
