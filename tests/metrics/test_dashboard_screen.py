@@ -97,3 +97,14 @@ def test_the_dashboard_reads_a_fixed_number_of_queries(
     client.force_login(supervisor_a)
     with django_assert_max_num_queries(30):
         client.get(URL)
+
+
+def test_the_demo_has_dashboard_figures(settings, client):
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    settings.DEBUG = True
+    call_command("seed_demo", patients=40, stdout=io.StringIO())
+    client.force_login(get_user_model().objects.get(username="supervisor"))
+    board = client.get(URL).context["board"]
+    assert {step["state"]: step["count"] for step in board.funnel}["identified"] > 0

@@ -13,6 +13,7 @@ from django.db import transaction
 from carehub.two_factor import enrol_demo_authenticator
 from consent.demo import seed_demo_contact
 from gaps.demo import seed_demo_gaps
+from metrics.demo import seed_demo_metrics
 from outreach.demo import seed_demo_outreach
 from patients.demo import DEMO_ORGANIZATIONS, seed_demo
 from patients.models import Organization
@@ -44,6 +45,7 @@ class Command(BaseCommand):
                 gaps = seed_demo_gaps(list(organizations))
                 templates, calls, appointments = seed_demo_outreach(list(organizations))
                 seed_demo_work(list(organizations))
+                seed_demo_metrics()
             # Staff sign in with a second factor; `demo_otp USER` prints a demo user's code.
             for username, _role, _organization in report.users:
                 enrol_demo_authenticator(get_user_model().objects.get(username=username))
