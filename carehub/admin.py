@@ -130,7 +130,11 @@ class UserAdmin(ScopedAdmin, DjangoUserAdmin):
         if obj is not None and not self.has_change_permission(request, obj):
             # Read-only page: the grants are described, not offered as a form.
             description = escape(self._access_description(request.user, obj))
-            fieldsets = [*fieldsets, ("Access", {"fields": (), "description": description})]
+            fieldsets = [
+                # No password row either: its "Reset password" button leads to a refusal.
+                (name, {**opts, "fields": [f for f in opts["fields"] if f != "password"]})
+                for name, opts in fieldsets
+            ] + [("Access", {"fields": (), "description": description})]
         elif obj is not None:
             fieldsets = [*fieldsets, ("Access", {"fields": ("organizations", "change_reason")})]
         if request.user.is_superuser:

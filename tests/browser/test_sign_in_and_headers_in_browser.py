@@ -78,9 +78,11 @@ def test_admin_pages_run_without_a_policy_violation(signed_in, administrator_a, 
     violations: list[str] = []
     page.on(
         "console",
-        lambda message: violations.append(message.text)
-        if re.search("Content.Security.Policy", message.text, re.I)
-        else None,
+        lambda message: (
+            violations.append(message.text)
+            if re.search("Content.Security.Policy", message.text, re.I)
+            else None
+        ),
     )
     for url in (
         "/admin/",
@@ -103,3 +105,18 @@ def test_admin_pages_run_without_a_policy_violation(signed_in, administrator_a, 
     page.click("#toggle-nav-sidebar")
     assert ("shifted" in (main.get_attribute("class") or "")) != shifted
     assert violations == []
+
+
+def test_a_user_shared_with_another_client_is_read_only_for_an_administrator(
+    signed_in, persona, org_a, org_b
+):
+    administrator_b = persona("administrator", org_b)
+    shared = persona("agent", org_a, org_b)
+    page = signed_in(administrator_b)
+    response = page.goto(f"/admin/carehub/user/{shared.pk}/change/")
+    assert response.status == 200
+    shoot(page, "user-read-only")
+    assert page.locator("input[type=submit][name=_save]").count() == 0
+    assert page.get_by_text("Reset password").count() == 0
+    assert "1 you do not administer" in page.locator("#content").inner_text()
+    assert page.goto(f"/admin/carehub/user/{shared.pk}/password/").status == 403
