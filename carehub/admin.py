@@ -4,10 +4,14 @@ from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.contrib.auth.models import Group
-from django.utils.html import escape
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import escape, format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from carehub import roles
+from carehub import roles, two_factor
 from carehub.admin_base import ScopedAdmin
 from carehub.errors import DomainError
 from carehub.models import User
@@ -47,6 +51,12 @@ class UserAccessForm(forms.ModelForm):
         return cleaned
 
 
+class ResetSecondFactorForm(forms.Form):
+    reason = forms.CharField(
+        max_length=200, help_text="Kept in the user's history, e.g. 'phone lost, ticket 4711'."
+    )
+
+
 class UserCreationWithAccessForm(UserAccessForm, UserCreationForm):
     pass
 
@@ -63,7 +73,7 @@ class UserAdmin(ScopedAdmin, DjangoUserAdmin):
     list_display = ("username", "first_name", "last_name", "is_active", "roles")
     list_filter = ("is_active", "groups")
     search_fields = ("^username", "^last_name")
-    readonly_fields = ("last_login", "date_joined")
+    readonly_fields = ("last_login", "date_joined", "second_factor")
     add_fieldsets = (
         (None, {"fields": ("username", "password1", "password2")}),
         ("Access", {"fields": ("groups", "organizations", "change_reason")}),
@@ -76,6 +86,56 @@ class UserAdmin(ScopedAdmin, DjangoUserAdmin):
     @admin.display(description="roles")
     def roles(self, user: User) -> str:
         return ", ".join(group.name for group in user.groups.all())
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:user_id>/second-factor/reset/",
+                self.admin_site.admin_view(self.reset_second_factor_view),
+                name="carehub_user_reset_second_factor",
+            ),
+            *super().get_urls(),
+        ]
+
+    def reset_second_factor_view(self, request, user_id: int):
+        user = self._require_visible(request, user_id)
+        if not self.has_change_permission(request, user):
+            raise PermissionDenied
+        form = ResetSecondFactorForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                two_factor.reset_second_factor(
+                    user, actor=request.user, reason=form.cleaned_data["reason"]
+                )
+            except DomainError as error:
+                form.add_error(None, str(error))
+            else:
+                self.message_user(
+                    request, f"{user.username} sets up a new authenticator at the next sign-in."
+                )
+                return redirect("admin:carehub_user_change", user.pk)
+        return TemplateResponse(
+            request,
+            "admin/carehub/form_page.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": f"Reset the second factor of {user.username}",
+                "form": form,
+                "submit_label": "Reset",
+            },
+        )
+
+    @admin.display(description="second factor")
+    def second_factor(self, user: User):
+        device = two_factor.authenticator(user)
+        if device is None:
+            return "not enrolled yet (set up at the next sign-in)"
+        url = reverse("admin:carehub_user_reset_second_factor", args=[user.pk])
+        enrolled = f" {device.created_at:%Y-%m-%d}" if device.created_at else ""
+        return format_html(
+            'authenticator app enrolled{} · <a href="{}">Reset (lost phone)</a>', enrolled, url
+        )
 
     def has_change_permission(self, request, obj=None) -> bool:
         # A user who also holds another client's organization is read-only here: changing their
@@ -136,7 +196,10 @@ class UserAdmin(ScopedAdmin, DjangoUserAdmin):
                 for name, opts in fieldsets
             ] + [("Access", {"fields": (), "description": description})]
         elif obj is not None:
-            fieldsets = [*fieldsets, ("Access", {"fields": ("organizations", "change_reason")})]
+            fieldsets = [
+                *fieldsets,
+                ("Access", {"fields": ("second_factor", "organizations", "change_reason")}),
+            ]
         if request.user.is_superuser:
             return fieldsets
         # Only platform superusers hand out superuser status or per-user model permissions.

@@ -21,7 +21,7 @@ from django_otp.oath import TOTP, hotp
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from carehub.errors import DomainError
+from carehub.errors import DomainError, NotAllowed
 from carehub.history import save_with_history
 
 AUTHENTICATOR = "Authenticator app"
@@ -96,6 +96,26 @@ def issue_recovery_codes(user, *, actor) -> list[str]:
         device.token_set.create(token=code)
     save_with_history(user, actor=actor, reason="New recovery codes issued")
     return codes
+
+
+@transaction.atomic
+def reset_second_factor(user, *, actor, reason: str) -> None:
+    """A lost phone: remove the person's authenticator and recovery codes and end their sessions;
+    at their next sign-in they enrol a new app. Only someone who may manage the user does it,
+    and not for themself (their recovery codes are for that)."""
+    from carehub.services import check_may_manage_user
+    from carehub.sessions import end_sessions
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError("Say why the second factor is reset (e.g. 'phone lost, ticket 4711')")
+    if actor.pk == user.pk:
+        raise NotAllowed("Use one of your recovery codes, or ask another administrator")
+    check_may_manage_user(actor, user)
+    TOTPDevice.objects.filter(user=user).delete()
+    StaticDevice.objects.filter(user=user).delete()
+    end_sessions(user)
+    save_with_history(user, actor=actor, reason=f"Second factor reset: {reason}")
 
 
 def enrol_demo_authenticator(user) -> TOTPDevice:

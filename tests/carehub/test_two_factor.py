@@ -161,3 +161,52 @@ def test_a_signed_in_user_finds_the_second_factor_page_and_renews_recovery_codes
     again = client.post(reverse("admin:two_factor"), {"new_recovery_codes": "1"})
     assert set(again.context["codes"]).isdisjoint(codes)  # the earlier codes stop working
     assert StaticToken.objects.filter(device__user=agent_a).count() == 10
+
+
+def test_an_administrator_resets_a_lost_authenticator(client, administrator_a, agent_a):
+    from django.test import Client
+
+    from carehub.two_factor import issue_recovery_codes
+
+    enrolled_authenticator(agent_a)
+    issue_recovery_codes(agent_a, actor=agent_a)
+    agents_browser = Client()
+    agents_browser.force_login(agent_a)
+    client.force_login(administrator_a)
+    page = client.get(reverse("admin:carehub_user_change", args=[agent_a.pk]))
+    url = reverse("admin:carehub_user_reset_second_factor", args=[agent_a.pk])
+    assert url.encode() in page.content
+    assert "reason" in client.post(url, {"reason": ""}).context["form"].errors
+
+    response = client.post(url, {"reason": "phone lost, ticket 4711"})
+
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.filter(user=agent_a).exists()
+    assert not StaticToken.objects.filter(device__user=agent_a).exists()
+    assert agents_browser.get(reverse("admin:index")).status_code == 302  # signed out
+    record = agent_a.history.latest()
+    assert (record.history_user, record.history_change_reason) == (
+        administrator_a,
+        "Second factor reset: phone lost, ticket 4711",
+    )
+    sign_in(client, agent_a)  # next sign-in: password, then a new authenticator
+    assert client.get(reverse("admin:index"))["Location"] == reverse("admin:two_factor")
+
+
+def test_nobody_resets_their_own_or_another_clients_second_factor(
+    client, administrator_a, persona, org_a, org_b
+):
+    from carehub.errors import NotAllowed
+    from carehub.two_factor import reset_second_factor
+
+    shared = persona("agent", org_a, org_b)
+    enrolled_authenticator(shared)
+    administrator_b = persona("administrator", org_b)
+    client.force_login(administrator_b)
+    url = reverse("admin:carehub_user_reset_second_factor", args=[shared.pk])
+    assert client.post(url, {"reason": "takeover"}).status_code == 403
+    with pytest.raises(NotAllowed):
+        reset_second_factor(shared, actor=administrator_b, reason="takeover")
+    with pytest.raises(NotAllowed, match="recovery codes"):
+        reset_second_factor(administrator_a, actor=administrator_a, reason="lost")
+    assert TOTPDevice.objects.filter(user=shared).exists()
