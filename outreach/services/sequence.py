@@ -132,14 +132,11 @@ def _attempt_of(step: str):
     return OutreachAttempt.objects.filter(patient_id=OuterRef("patient_id"), step=step)
 
 
-def tick_gap_sequence(*, now: dt.datetime | None = None, limit: int = BATCH) -> Counter:
-    """One pass of the gap sequence (module docstring). Returns what it did, by kind."""
-    now = now or timezone.now()
+def selections(*, now: dt.datetime, limit: int = BATCH) -> dict:
+    """What one tick reads before it acts: patients due a first contact, first contacts due a
+    second, second contacts due a review (each bounded by `limit`)."""
     today = timezone.localdate(now)
-    actor = get_system_user()
-    done: Counter = Counter()
-
-    # 1. Validated gaps due for their first contact, whose patient has no first contact yet.
+    cutoff = now - dt.timedelta(days=SECOND_ATTEMPT_DAYS)
     first_due = (
         CareGap.objects.filter(
             state=GapState.VALIDATED,
@@ -157,16 +154,7 @@ def tick_gap_sequence(*, now: dt.datetime | None = None, limit: int = BATCH) -> 
         .order_by("patient_id")
         .distinct()[:limit]
     )
-    for patient in Patient.objects.filter(pk__in=list(first_due)).order_by("pk"):
-        try:
-            done[_first_contact(patient, actor=actor, now=now)] += 1
-        except DomainError as error:  # e.g. no template for the channel: counted, not fatal
-            logger.warning("gap sequence: patient %s skipped: %s", patient.pk, error)
-            done["skipped"] += 1
-
-    # 2. A first contact 14 days old, gaps still in outreach, no reply: the second contact.
-    cutoff = now - dt.timedelta(days=SECOND_ATTEMPT_DAYS)
-    firsts = (
+    second_due = (
         OutreachAttempt.objects.filter(
             step=Step.GAP_FIRST, status__in=ATTEMPTED, attempted_at__lte=cutoff, response=""
         )
@@ -176,6 +164,38 @@ def tick_gap_sequence(*, now: dt.datetime | None = None, limit: int = BATCH) -> 
         .distinct()
         .order_by("pk")[:limit]
     )
+    review_due = (
+        OutreachAttempt.objects.filter(
+            step=Step.GAP_SECOND, status__in=ATTEMPTED, attempted_at__lte=cutoff, response=""
+        )
+        .filter(gaps__state=GapState.OUTREACH)
+        .distinct()
+        .order_by("pk")[:limit]
+    )
+    return {
+        "first contacts due": first_due,
+        "second contacts due": second_due,
+        "reviews due": review_due,
+    }
+
+
+def tick_gap_sequence(*, now: dt.datetime | None = None, limit: int = BATCH) -> Counter:
+    """One pass of the gap sequence (module docstring). Returns what it did, by kind."""
+    now = now or timezone.now()
+    actor = get_system_user()
+    done: Counter = Counter()
+    selected = selections(now=now, limit=limit)
+    first_due, firsts, seconds = selected.values()
+
+    # 1. Validated gaps due for their first contact, whose patient has no first contact yet.
+    for patient in Patient.objects.filter(pk__in=list(first_due)).order_by("pk"):
+        try:
+            done[_first_contact(patient, actor=actor, now=now)] += 1
+        except DomainError as error:  # e.g. no template for the channel: counted, not fatal
+            logger.warning("gap sequence: patient %s skipped: %s", patient.pk, error)
+            done["skipped"] += 1
+
+    # 2. A first contact 14 days old, gaps still in outreach, no reply: the second contact.
     for first in firsts:
         patient = first.patient
         gaps = list(first.gaps.filter(state=GapState.OUTREACH))
@@ -208,14 +228,6 @@ def tick_gap_sequence(*, now: dt.datetime | None = None, limit: int = BATCH) -> 
             done["skipped"] += 1
 
     # 3. Two contacts without a response: a coordinator decides, automation stops.
-    seconds = (
-        OutreachAttempt.objects.filter(
-            step=Step.GAP_SECOND, status__in=ATTEMPTED, attempted_at__lte=cutoff, response=""
-        )
-        .filter(gaps__state=GapState.OUTREACH)
-        .distinct()
-        .order_by("pk")[:limit]
-    )
     for second in seconds:
         answered = OutreachAttempt.objects.filter(
             patient_id=second.patient_id, window=second.window, step=Step.GAP_FIRST
