@@ -365,6 +365,7 @@ class SealAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "digest",
     )
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     paginator = CappedCountPaginator
 
     def get_queryset(self, request):
