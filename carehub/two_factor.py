@@ -135,12 +135,16 @@ def secret_key(device: TOTPDevice) -> str:
     return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
 
 
+def current_step(device: TOTPDevice) -> int:
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time()
+    return totp.t()
+
+
 def current_code(device: TOTPDevice, *, after_step: int | None = None) -> str:
     """The code the device's app shows now, or the next step's code when `after_step` (its last
     accepted step) is the current one: the device's tolerance accepts one step ahead."""
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    totp.time = time.time()
-    step = totp.t()
+    step = current_step(device)
     if after_step is not None and step <= after_step:
         step = after_step + 1
     return f"{hotp(device.bin_key, step, device.digits):0{device.digits}d}"

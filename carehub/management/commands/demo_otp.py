@@ -31,6 +31,11 @@ class Command(BaseCommand):
         if user is None:
             raise CommandError("No demo data yet: run `make run` (or manage.py seed_demo) first")
         device = two_factor.enrol_demo_authenticator(user)
+        if device.last_t > two_factor.current_step(device):
+            raise CommandError(
+                f"{username} signed in twice within this minute; the next code comes in "
+                f"{two_factor.seconds_left(device)} s"
+            )
         code = two_factor.current_code(device, after_step=device.last_t)
         self.stdout.write(code)
         self.stderr.write(
