@@ -1,0 +1,102 @@
+"""FHIR import against its bound: the same files read by a bare `json.load` loop.
+
+    make bench BENCH=fhir_import        # BENCH_IMPORT_FILES=400, BENCH_IMPORT_SMALL=2000
+
+Scratch PostgreSQL database `carehub_bench_import` (a new organization each run). Synthetic
+bundles from `carehub.synthetic` (codes from ../shared value sets), ten patients a file (about
+the resources per file of a Synthea export), written to a temporary folder. Prints:
+- import throughput vs the json.load loop of the same files, target >= 1/3;
+- the fixed cost per bundle on one-patient bundles (a Patient and nothing else), target
+  <= 0.5 ms;
+- peak RSS.
+"""
+
+import json
+import os
+import random
+import resource
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from bench._scratch import use_scratch_database
+
+FILES = int(os.environ.get("BENCH_IMPORT_FILES", "400"))
+SMALL = int(os.environ.get("BENCH_IMPORT_SMALL", "2000"))
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "ecqm" / "valuesets"
+
+
+def main() -> None:
+    use_scratch_database(os.environ.get("BENCH_IMPORT_DB", "carehub_bench_import"))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    if not SHARED.is_dir():
+        print(f"skipped: value sets not found at {SHARED}")
+        return
+    from carehub.history import get_system_user
+    from carehub.synthetic import Codes, synthetic_bundle
+    from gaps.models import ValueSet
+    from patients.fhir.importer import import_paths
+    from patients.models import Organization
+
+    if not ValueSet.objects.exists():
+        call_command("load_valuesets", str(SHARED / "qicore-2024"), stdout=open(os.devnull, "w"))  # noqa: SIM115
+    actor = get_system_user()
+    codes, rng = Codes(), random.Random(7)
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        resources = 0
+        for index in range(FILES):
+            entries = []
+            for _ in range(10):
+                entries += synthetic_bundle(rng, codes, 2025)["entry"]
+            resources += len(entries)
+            bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+            (root / f"rich-{index:04d}.json").write_text(json.dumps(bundle))
+        rich = sorted(root.glob("rich-*.json"))
+        started = time.perf_counter()
+        for path in rich:
+            with path.open("rb") as handle:
+                json.load(handle)
+        bound = resources / (time.perf_counter() - started)
+
+        def organization():
+            return Organization.objects.create(slug=f"bench-{uuid.uuid4().hex[:8]}", name="Bench")
+
+        started = time.perf_counter()
+        run = import_paths([str(p) for p in rich], organization=organization(), actor=actor)
+        rate = resources / (time.perf_counter() - started)
+        assert run.status == "succeeded", run.report
+        print(
+            f"  import, {FILES} files, {resources:,} resources: {rate:,.0f} resources/s; "
+            f"json.load loop {bound:,.0f}/s; ratio 1/{bound / rate:.1f}   target >= 1/3   "
+            f"{'met' if rate * 3 >= bound else 'NOT met'}"
+        )
+
+        for index in range(SMALL):
+            pid = str(uuid.uuid4())
+            patient = {"resourceType": "Patient", "id": pid, "gender": "female",
+                       "birthDate": "1970-01-01", "name": [{"family": "Bench"}]}  # fmt: skip
+            entry = {"fullUrl": f"Patient/{pid}", "resource": patient}
+            bundle = {"resourceType": "Bundle", "type": "collection", "entry": [entry]}
+            (root / f"one-{index:05d}.json").write_text(json.dumps(bundle))
+        small = sorted(root.glob("one-*.json"))
+        started = time.perf_counter()
+        run = import_paths([str(p) for p in small], organization=organization(), actor=actor)
+        per_bundle = (time.perf_counter() - started) / len(small) * 1000
+        assert run.status == "succeeded", run.report
+        print(
+            f"  one-patient bundles, {len(small):,}: {per_bundle:.2f} ms per bundle   "
+            f"target <= 0.5 ms   {'met' if per_bundle <= 0.5 else 'NOT met'}"
+        )
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"  peak RSS {rss:,.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
