@@ -116,7 +116,7 @@ class WorkItemAdmin(PhiAdminMixin, ScopedAdmin):
         "patient_link",
         "kind_label",
         "tier",
-        "due_date",
+        "due",
         "sla",
         "owner",
         "age",
@@ -165,7 +165,7 @@ class WorkItemAdmin(PhiAdminMixin, ScopedAdmin):
     def patient_link(self, item: WorkItem):
         url = reverse("admin:worklists_case", args=[item.patient_id])
         return format_html(
-            '<a href="{}">{}</a> <span class="mrn">{}</span>',
+            '<a href="{}">{}</a><br><span class="mrn">{}</span>',
             url,
             item.patient.display_name,
             item.patient.mrn,
@@ -175,6 +175,10 @@ class WorkItemAdmin(PhiAdminMixin, ScopedAdmin):
     def kind_label(self, item: WorkItem) -> str:
         measure = f" ({item.gap.measure_code})" if item.gap_id else ""
         return f"{item.get_kind_display()}{measure}"
+
+    @admin.display(description="due", ordering="due_date")
+    def due(self, item: WorkItem) -> str:
+        return item.due_date.isoformat()
 
     @admin.display(description="tier", ordering="risk_rank")
     def tier(self, item: WorkItem) -> str:

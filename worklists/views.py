@@ -108,6 +108,20 @@ def _decisions(patient: Patient) -> list[dict]:
     ]
 
 
+# Result fields belong to the measure whose numerator is a value; other gaps do not show them.
+RESULT_FIELDS = {"systolic_bp": "CMS165", "diastolic_bp": "CMS165", "hba1c_percent": "CMS122"}
+
+
+def _action(gap, service: str) -> tuple:
+    """(service, label, form, needs_input): a step without required input is one click."""
+    form = transition_form(service)(prefix=f"g{gap.pk}")
+    for name, measure in RESULT_FIELDS.items():
+        if name in form.fields and gap.measure_code != measure:
+            del form.fields[name]
+    needs_input = any(field.required for field in form.fields.values())
+    return service, CASE_LABELS[service], form, needs_input
+
+
 def case_view(admin, request: HttpRequest, patient_id: int) -> HttpResponse:
     _require_view(request)
     try:
@@ -117,7 +131,7 @@ def case_view(admin, request: HttpRequest, patient_id: int) -> HttpResponse:
     user = request.user
     gap_actions = {
         gap.pk: [
-            (service, CASE_LABELS[service], transition_form(service)(prefix=f"g{gap.pk}"))
+            _action(gap, service)
             for service in CASE_ACTIONS
             if workflow.allowed_transition(gap, service, user) is not None
         ]
