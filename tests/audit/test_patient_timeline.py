@@ -9,6 +9,7 @@ import json
 import pytest
 import time_machine
 from django.urls import reverse
+from django.utils import timezone
 
 from audit import timeline
 from audit.models import AccessLog
@@ -16,6 +17,8 @@ from consent import services as consent_services
 from consent.models import ChangePath, Consent
 from gaps import workflow
 from gaps.care_gaps import GapEvidence
+from outreach.services.appointments import book_appointment
+from outreach.services.calls import log_call
 from tests.gaps.factories import IN_MEASUREMENT_YEAR
 from tests.patients.factories import PatientFactory
 
@@ -68,6 +71,16 @@ def worked_patient(client, patient_a, supervisor_a, agent_a):
         step()
         gap = workflow.record_outreach_started(gap, actor=agent_a, channel="phone")
         step()
+        log_call(patient_a, actor=agent_a, outcome="no_answer", gaps=[gap])
+        step()
+        book_appointment(
+            patient_a,
+            actor=agent_a,
+            site_id=patient_a.attributed_site_id,
+            starts_at=timezone.now() + dt.timedelta(days=1),
+        )
+        step()
+        gap.refresh_from_db()
         gap = workflow.mark_scheduled(gap, actor=agent_a, appointment_on=TODAY)
         step()
         gap = workflow.mark_completed(gap, actor=agent_a, completed_on=TODAY)
@@ -126,6 +139,22 @@ def test_every_event_appears_in_order_with_its_actor_and_path(worked_patient, ag
 
     evidence = next(e for e in changes if e.model == "gaps.gapevidence")
     assert ("reference", "—", "ACC-1") in evidence.changes
+
+    # every part of the product that touched the patient is there, each event with its actor
+    assert {e.model for e in changes} >= {
+        "patients.patient",
+        "gaps.caregap",
+        "gaps.gapsource",
+        "gaps.gapevidence",
+        "consent.consent",
+        "consent.contactpreference",
+        "outreach.outreachattempt",
+        "outreach.appointment",
+        "worklists.workitem",
+    }
+    assert all(e.actor and e.path for e in events)
+    call = next(e for e in changes if e.model == "outreach.outreachattempt")
+    assert (call.actor, ("outcome", "—", "no_answer") in call.changes) == (agent_a.username, True)
 
     # the read of the gap is a read of the patient
     reads = [e for e in events if e.kind == "read"]
