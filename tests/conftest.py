@@ -35,6 +35,13 @@ def _owner_makes_the_test_database():
         db_roles.use_app_role()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _subprocesses_run_as_the_application():
+    """Programs the tests start (qcluster, `manage.py check`) are the application: like every
+    process but migrate they get DATABASE_URL alone, not the owner's MIGRATION_DATABASE_URL."""
+    os.environ.pop("MIGRATION_DATABASE_URL", None)
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(_owner_makes_the_test_database, django_db_setup):
     if db_roles.two_roles():
