@@ -71,8 +71,9 @@ def main() -> None:
                     status, method, captured_by, path, effective_at, evidence, changed_at)
                 SELECT organization_id, id, 'sms_tcpa', '', 'granted', 'imported', 'system',
                     'import', now() - interval '30 days', 'bench', now()
-                FROM patients_patient WHERE id %% 2 = 0
-                """
+                FROM patients_patient WHERE id %% %s = 0
+                """,
+                [2],
             )
         cursor.execute(
             "UPDATE gaps_caregap SET next_step = 'first_outreach', next_step_due = CURRENT_DATE "

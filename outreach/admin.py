@@ -130,20 +130,8 @@ class MessageTemplateAdmin(ScopedAdmin):
 @admin.register(OutreachAttempt)
 class OutreachAttemptAdmin(ReadOnlyOutreachAdmin):
     selector = selectors.attempts_for
-    list_display = (
-        "attempt",
-        "patient_mrn",
-        "planned_at",
-        "attempted_at",
-        "step",
-        "channel",
-        "actor",
-        "status",
-        "outcome",
-        "reasons",
-        "next_step",
-        "clinical_concern",
-    )
+    # Fits a 1366-pixel screen beside the filters; the attempt's page has every field.
+    list_display = ("attempt", "patient_mrn", "when", "step", "channel", "actor", "result")
     list_filter = ("status", "outcome", "channel", "step", "clinical_concern", "automated")
     search_fields = ("=patient__mrn",)
     search_help_text = "Exact MRN."
@@ -182,9 +170,21 @@ class OutreachAttemptAdmin(ReadOnlyOutreachAdmin):
     def attempt(self, row) -> str:
         return f"#{row.pk}"
 
-    @admin.display(description="blocked because")
-    def reasons(self, row) -> str:
-        return ", ".join(row.blocked_reasons)
+    @admin.display(description="when", ordering="planned_at")
+    def when(self, row) -> str:
+        at = row.attempted_at or row.planned_at
+        return timezone.localtime(at).strftime("%Y-%m-%d %H:%M")
+
+    @admin.display(description="status / outcome")
+    def result(self, row) -> str:
+        parts = [row.get_status_display()]
+        if row.outcome and row.outcome != "blocked_by_policy":
+            parts.append(row.get_outcome_display())
+        if row.blocked_reasons:
+            parts.append(", ".join(row.blocked_reasons))
+        if row.clinical_concern:
+            parts.append("clinical concern")
+        return " — ".join(parts)
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

@@ -100,3 +100,12 @@ def test_agent_books_on_a_call_and_cannot_start_outreach_for_do_not_contact(
     shot(page, "attempt_log")
     page.goto("/admin/outreach/messagetemplate/")
     shot(page, "templates")
+    page.goto(f"/admin/outreach/appointment/{appointment.pk}/change/")
+    assert page.locator('a[data-action="complete"]').count() == 1
+    shot(page, "appointment_page")
+    page.goto(f"/admin/patients/patient/{patient.pk}/change/")
+    assert "Reached and scheduled" in page.locator("#outreach-panel").inner_text()
+    page.locator("#outreach-panel").scroll_into_view_if_needed()
+    shot(page, "patient_page_outreach_panel")
+    page.goto("/admin/outreach/followup/")
+    shot(page, "follow_ups")
