@@ -468,6 +468,7 @@ def set_next_attempt(gap: CareGap, *, actor, due: dt.date, reason: str) -> CareG
     """A gap in outreach keeps its state; its next attempt gets a new due date (after a contact)."""
     with transaction.atomic():
         locked = CareGap.objects.select_for_update().get(pk=gap.pk)
+        require_organization_access(actor, locked.organization_id, what="this gap")
         if locked.state != S.OUTREACH:
             raise Conflict(f"The gap is {locked.get_state_display().lower()}, not in outreach")
         locked.next_step = NextStep.NEXT_ATTEMPT

@@ -5,6 +5,8 @@ refuse too, so a command, a task or a future screen that forgets the scope still
 another client. Background work acting as the system user still works.
 """
 
+import datetime as dt
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -65,6 +67,17 @@ def test_the_system_user_makes_every_transition(service, patient_a, system_user)
     gap.refresh_from_db()
     assert gap.state == workflow.BY_SERVICE[service].target
     assert gap.history.latest().history_user == system_user
+
+
+def test_moving_the_next_attempt_of_another_organizations_gap_is_refused(patient_a, supervisor_b):
+    gap = CareGapFactory(patient=patient_a, state=GapState.OUTREACH)
+    due = gap.next_step_due
+    with pytest.raises(NotAllowed):
+        workflow.set_next_attempt(
+            gap, actor=supervisor_b, due=due + dt.timedelta(days=3), reason="called"
+        )
+    gap.refresh_from_db()
+    assert gap.next_step_due == due
 
 
 def test_opening_a_gap_for_another_organizations_patient_is_refused(patient_a, supervisor_b):
