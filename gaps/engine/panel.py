@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from django.db import connection
+from django.db import connection, transaction
 
 from gaps.measures import MeasureDefinition
 from gaps.models import ValueSetCode
@@ -166,7 +166,10 @@ def _fetch(queryset) -> list[tuple]:
     from psycopg.types.datetime import TimestamptzLoader
 
     sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # These range scans' cost estimates trip PostgreSQL's JIT, which then spends longer
+        # compiling than the scans take (measured 1.6 of 1.8 s per chunk).
+        cursor.execute("SET LOCAL jit = off")
         raw = cursor.cursor
         raw.adapters.register_loader("timestamptz", TimestamptzLoader)
         raw.execute(sql, params)
