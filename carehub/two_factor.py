@@ -67,7 +67,7 @@ def verify_code(user, code: str):
 def start_enrolment(user) -> TOTPDevice:
     """The unconfirmed authenticator the enrolment page shows as a QR code (one per person)."""
     if has_second_factor(user):
-        raise DomainError("You already have an authenticator app; ask a superuser to reset it")
+        raise DomainError("You already have an authenticator app; an administrator can reset it")
     device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
     return device or TOTPDevice.objects.create(user=user, name=AUTHENTICATOR, confirmed=False)
 
