@@ -39,6 +39,7 @@ from outreach.models import (
 )
 from outreach.services.common import (
     NOBODY_MAY_CONTACT,
+    brief,
     check_actor,
     choose_channel,
     facts_for,
@@ -93,8 +94,10 @@ def start_outreach(
             workflow.flag_for_review(
                 gap,
                 actor=actor,
-                reason=f"Nobody may contact the patient ({', '.join(everything)}); "
-                "a coordinator decides",
+                reason=brief(
+                    f"Nobody may contact the patient ({', '.join(everything)}); "
+                    "a coordinator decides"
+                ),
             )
             events.publish(
                 events.OutreachEvent(
@@ -111,7 +114,11 @@ def start_outreach(
     with transaction.atomic():
         try:
             workflow.record_outreach_started(
-                gap, actor=actor, channel=channel, next_attempt_on=next_attempt_on, reason=reason
+                gap,
+                actor=actor,
+                channel=channel,
+                next_attempt_on=next_attempt_on,
+                reason=brief(reason),
             )
         except ContactRefused as error:
             open_channels = [c for c in Channel.values if c not in refused and c != channel]
@@ -211,7 +218,9 @@ def log_call(
         attempt.outcome = Outcome.BLOCKED_BY_POLICY
         attempt.blocked_reasons = decision.reasons
         save_with_history(
-            attempt, actor=actor, reason=f"Call refused by policy: {', '.join(decision.reasons)}"
+            attempt,
+            actor=actor,
+            reason=brief(f"Call refused by policy: {', '.join(decision.reasons)}"),
         )
         attempt.gaps.set(gaps)
         return attempt
@@ -249,7 +258,9 @@ def log_call(
         )
     elif outcome == Outcome.REACHED_DECLINED:
         for gap in CareGap.objects.filter(pk__in=[g.pk for g in gaps], state=GapState.OUTREACH):
-            workflow.mark_declined(gap, actor=actor, reason=response or "declined on the call")
+            workflow.mark_declined(
+                gap, actor=actor, reason=brief(response or "declined on the call")
+            )
     elif outcome == Outcome.OPTED_OUT:
         preference = facts_for(patient).preference
         preference_channels = set(preference.opted_out_channels) if preference else set()
