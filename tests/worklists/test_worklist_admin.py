@@ -170,3 +170,31 @@ def test_a_supervisor_bulk_assigns_and_an_agent_may_not(client, org_a, superviso
         supervisor_a,
         "Covers Spanish speakers",
     )
+
+
+def test_queues_and_teams_lists_are_scoped_to_the_users_organizations(
+    client, org_a, org_b, supervisor_a, system_user
+):
+    from worklists.queues import ensure_default_queues
+
+    ensure_default_queues(org_a, actor=system_user)
+    ensure_default_queues(org_b, actor=system_user)
+    client.force_login(supervisor_a)
+    queues = client.get(reverse("admin:worklists_queue_changelist")).context["cl"].result_list
+    teams = client.get(reverse("admin:worklists_team_changelist")).context["cl"].result_list
+    assert {q.organization_id for q in queues} == {org_a.pk}
+    assert {t.organization_id for t in teams} == {org_a.pk}
+
+
+def test_the_patient_page_explains_the_risk_tier(client, org_a, supervisor_a, system_user):
+    from worklists.risk import recompute_risk_tiers
+
+    item = WorkItemFactory(organization=org_a)
+    recompute_risk_tiers(org_a, actor=system_user)
+    client.force_login(supervisor_a)
+    body = client.get(
+        reverse("admin:patients_patient_change", args=[item.patient_id])
+    ).content.decode()
+    assert 'id="patient-risk"' in body
+    assert "no visit on record (+2)" in body
+    assert "1 open work item(s)" in body
