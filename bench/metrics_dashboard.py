@@ -4,7 +4,8 @@
 
 Uses a scratch PostgreSQL database `carehub_bench_metrics`, filled once in SQL: patients, gaps
 over every state (bench.gaps_admin), one creation history row per gap, a day of transitions
-(1% of the gaps move), a day of outreach (55,000 attempts: 20,000,000 a year), appointments,
+(1% of the gaps move, by 50 agents), a day of outreach (55,000 attempts: 20,000,000 a
+year), appointments,
 follow-ups, open work items, and an engine result per gap. Then:
 
 - times the nightly snapshot (`metrics.snapshots.take_snapshot`) over that data;
@@ -22,6 +23,7 @@ from bench._scratch import use_scratch_database
 GAPS = int(os.environ.get("BENCH_GAPS", "5000000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "20"))
 ATTEMPTS_PER_DAY = 55_000
+AGENTS = int(os.environ.get("BENCH_AGENTS", "50"))
 
 
 def _count(cursor, table: str) -> int:
@@ -56,9 +58,9 @@ def fill_operations(organizations, agents, system) -> None:
                 f"INSERT INTO {table} ({names}, history_date, history_change_reason, "
                 f"history_type, history_user_id) SELECT {names}, "
                 "%s::date + make_interval(mins => (id %% 600)::int + 480), 'bench', '~', "
-                "(ARRAY[%s, %s, %s])[1 + id %% 3] FROM gaps_caregap "
-                "WHERE id %% 100 = 7 AND state <> 'identified'",
-                [yesterday, *[a.pk for a in agents]],
+                "(%s::int[])[1 + (id / 97) %% %s] FROM gaps_caregap "
+                "WHERE id %% 97 = 7 AND state <> 'identified'",
+                [yesterday, [a.pk for a in agents], len(agents)],
             )
         if _count(cursor, "outreach_outreachattempt") == 0:
             print("filling a day of outreach ...", flush=True)
@@ -74,7 +76,7 @@ def fill_operations(organizations, agents, system) -> None:
                     '', '', 'sent',
                     (ARRAY['delivered', 'no_answer', 'reached_scheduled', 'reached_declined',
                         'left_voicemail'])[1 + n %% 5], '[]', '', '', false, n %% 4 = 3,
-                    CASE WHEN n %% 4 = 3 THEN (ARRAY[%s, %s, %s])[1 + n %% 3] ELSE %s END,
+                    CASE WHEN n %% 4 = 3 THEN (%s::int[])[1 + (n / 4) %% %s] ELSE %s END,
                     t, t, t, '', ''
                 FROM generate_series(1, %s) AS n
                 JOIN patients_patient p ON p.id = n
@@ -82,7 +84,7 @@ def fill_operations(organizations, agents, system) -> None:
                     SELECT %s::date + make_interval(secs => (n * 37) %% 43200 + 28800) AS t
                 ) AS w
                 """,
-                [*[a.pk for a in agents], system.pk, ATTEMPTS_PER_DAY, yesterday],
+                [[a.pk for a in agents], len(agents), system.pk, ATTEMPTS_PER_DAY, yesterday],
             )
             cursor.execute(
                 """
@@ -209,6 +211,11 @@ def _pass_second_factor(client, user) -> None:
     session.save()
 
 
+def _months_back(today: dt.date, months: int) -> str:
+    index = today.year * 12 + today.month - 1 - months
+    return f"{index // 12}-{index % 12 + 1:02d}"
+
+
 def percentiles(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
     p95 = ordered[max(0, -(-95 * len(ordered) // 100) - 1)]
@@ -253,7 +260,7 @@ def main() -> None:
     fill_patients(organizations, -(-GAPS // len(MEASURES)))
     fill_gaps(GAPS)
     agents = []
-    for n in range(3):
+    for n in range(AGENTS):
         agent = User.objects.filter(username=f"bench-agent-{n}").first()
         if agent is None:
             agent = User.objects.create_user(f"bench-agent-{n}", is_staff=True)
@@ -284,11 +291,14 @@ def main() -> None:
         ("one organization", {"organization": str(organizations[0].pk)}),
         ("one measure", {"measure": "CMS130"}),
         ("one agent", {"agent": str(agents[0].pk)}),
-        ("36 months", {"start": f"{today.year - 3}-{today.month:02d}"}),
+        ("24 months", {"start": _months_back(today, 23)}),
         ("CSV export", {"format": "csv"}),
     ]
     total = CareGap.objects.count()
-    print(f"{total:,} gaps, {ATTEMPTS_PER_DAY:,} attempts a day, 2 organizations")
+    print(
+        f"{total:,} gaps, {ATTEMPTS_PER_DAY:,} attempts a day, {AGENTS} agents, "
+        "2 organizations, a year of snapshot days"
+    )
     print(f"nightly snapshot: {snapshot_seconds:.1f} s ({written})")
     print(f"{'dashboard request':<24}{'p50 ms':>10}{'p95 ms':>10}   ({RUNS} runs each)")
     for label, params in cases:
