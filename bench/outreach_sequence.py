@@ -7,8 +7,8 @@ states spread over the lifecycle) in its own scratch database, gives half the pa
 consent, sets the validated gaps' next step to the first contact, and then times:
 - the three selection queries of a tick (first contacts due, second attempts due, reviews due)
   over the whole table, each with its plan's top line;
-- one tick that acts on BENCH_TICK_PATIENTS patients (default 200; a tick acts on at most 2,000,
-  so a full tick costs about ten times the work part) as the system user, and its rate.
+- one tick that acts on BENCH_TICK_PATIENTS patients (default 200) as the system user, and its
+  rate; a scheduled tick acts on at most sequence.BATCH patients.
 """
 
 import os
@@ -88,7 +88,7 @@ def main() -> None:
 
     # The selection queries alone, over the whole table (what a tick reads before acting).
     now = timezone.now()
-    for label, queryset in sequence.selections(now=now, limit=2000).items():
+    for label, queryset in sequence.selections(now=now, limit=sequence.BATCH).items():
         started = time.perf_counter()
         rows = len(list(queryset))
         elapsed = (time.perf_counter() - started) * 1000
@@ -104,6 +104,6 @@ def main() -> None:
         f"({elapsed * 1000 / max(acted, 1):.0f} ms per patient) {dict(done)}"
     )
     print(
-        f"  a full tick (2,000 patients) would take about "
-        f"{elapsed / max(acted, 1) * 2000 / 60:.1f} min at this rate"
+        f"  a full tick ({sequence.BATCH:,} patients) would take about "
+        f"{elapsed / max(acted, 1) * sequence.BATCH / 60:.1f} min at this rate"
     )
