@@ -23,6 +23,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from carehub.errors import DomainError
+from carehub.history import bulk_create_untracked
 from gaps.engine import (
     DEFAULT_CHUNK_SIZE,
     PanelPlan,
@@ -232,9 +233,11 @@ def start_sharded_evaluation(
 
     with transaction.atomic():
         run, _, _ = _start_run(organization, actor, period_start, period_end, measures, version)
-        chunks = EvaluationChunk.objects.bulk_create(
-            EvaluationChunk(run=run, first_patient_id=first, last_patient_id=last)
-            for first, last in patient_chunks(organization, chunk_size)
+        chunks = bulk_create_untracked(
+            [
+                EvaluationChunk(run=run, first_patient_id=first, last_patient_id=last)
+                for first, last in patient_chunks(organization, chunk_size)
+            ]
         )
         run.chunks_total = len(chunks)
         run.save(update_fields=["chunks_total"])

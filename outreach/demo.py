@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
-from carehub.history import bulk_create_with_history, get_system_user
+from carehub.history import bulk_create_untracked, bulk_create_with_history, get_system_user
 from consent.models import Channel, ContentClass
 from consent.policy import TIME_REASONS, check_contacts
 from gaps.care_gaps import CareGap, GapState
@@ -150,13 +150,13 @@ def seed_demo_outreach(organizations: list[Organization]) -> tuple[int, int, int
             appointment_gaps.append((appointment, gap))
     bulk_create_with_history(attempts, actor=actor, reason=REASON)
     bulk_create_with_history(appointments, actor=actor, reason=REASON)
-    OutreachAttempt.gaps.through.objects.bulk_create(
+    bulk_create_untracked(
         [
             OutreachAttempt.gaps.through(outreachattempt_id=a.pk, caregap_id=g.pk)
             for a, g in gap_links
         ]
     )
-    Appointment.gaps.through.objects.bulk_create(
+    bulk_create_untracked(
         [
             Appointment.gaps.through(appointment_id=a.pk, caregap_id=g.pk)
             for a, g in appointment_gaps
