@@ -5,8 +5,7 @@
 Uses a scratch PostgreSQL database `carehub_bench_metrics`, filled once in SQL: patients, gaps
 over every state (bench.gaps_admin), one creation history row per gap, a day of transitions
 (1% of the gaps move, by 50 agents), a day of outreach (55,000 attempts: 20,000,000 a
-year), appointments,
-follow-ups, open work items, and an engine result per gap. Then:
+year), appointments, follow-ups, open work items, and an engine result per gap. Then:
 
 - times the nightly snapshot (`metrics.snapshots.take_snapshot`) over that data;
 - spreads the snapshot's day rows over 365 days (what a year of nightly runs leaves) and times
@@ -176,10 +175,12 @@ def fill_operations(organizations, agents, system) -> None:
 
 
 def spread_over_a_year(day: dt.date) -> None:
-    """Copy the event rows of `day` to each of the 364 days before it (a year of nights)."""
+    """Copy the event rows of `day` to each of the 364 days before it (a year of nights), and
+    total each month as the nightly runs would have."""
     from django.db import connection
 
     from metrics.models import AppointmentDay, AttemptDay, FollowUpDay, TransitionDay
+    from metrics.snapshots import roll_up_month
 
     with connection.cursor() as cursor:
         for model in (TransitionDay, AttemptDay, AppointmentDay, FollowUpDay):
@@ -197,6 +198,10 @@ def spread_over_a_year(day: dt.date) -> None:
                 [day, day],
             )
             cursor.execute(f"ANALYZE {table}")
+    month = day.replace(day=1)
+    for _ in range(13):
+        roll_up_month(month)
+        month = (month - dt.timedelta(days=1)).replace(day=1)
 
 
 def _pass_second_factor(client, user) -> None:

@@ -49,7 +49,7 @@ class GapStateDay(DayRow):
         indexes = [models.Index(fields=["organization", "day"], name="metrics_state_org_day")]
 
 
-class TransitionDay(DayRow):
+class TransitionCounts(DayRow):
     """Gap workflow transitions made on `day` (from the gaps' history), by who made them.
     `from_state` is "" for a gap created that day."""
 
@@ -62,10 +62,10 @@ class TransitionDay(DayRow):
     gaps = models.PositiveIntegerField()
 
     class Meta:
-        indexes = [models.Index(fields=["organization", "day"], name="metrics_trans_org_day")]
+        abstract = True
 
 
-class AttemptDay(DayRow):
+class AttemptCounts(DayRow):
     """Outreach attempts made on `day` (attempted_at), by agent or automation, channel, step
     and outcome. `active_hours` (only on the agent's rows of outcome "") counts the distinct
     clock hours in which the agent logged at least one attempt: the productivity denominator."""
@@ -81,10 +81,10 @@ class AttemptDay(DayRow):
     active_hours = models.PositiveIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["organization", "day"], name="metrics_att_org_day")]
+        abstract = True
 
 
-class AppointmentDay(DayRow):
+class AppointmentCounts(DayRow):
     """Appointments that were due on `day` (starts_at), by their status now."""
 
     day = models.DateField()
@@ -94,10 +94,10 @@ class AppointmentDay(DayRow):
     appointments = models.PositiveIntegerField()
 
     class Meta:
-        indexes = [models.Index(fields=["organization", "day"], name="metrics_appt_org_day")]
+        abstract = True
 
 
-class FollowUpDay(DayRow):
+class FollowUpCounts(DayRow):
     """Follow-up tasks due on `day`: how many, how many done by their due time, and a histogram
     of the response times (received -> done) of those done that day, in 5-minute steps
     ({"steps": count}), so percentiles over any period add up without keeping every task."""
@@ -111,7 +111,52 @@ class FollowUpDay(DayRow):
     lag_histogram = models.JSONField(default=dict)
 
     class Meta:
+        abstract = True
+
+
+class TransitionDay(TransitionCounts):
+    class Meta:
+        indexes = [models.Index(fields=["organization", "day"], name="metrics_trans_org_day")]
+
+
+class AttemptDay(AttemptCounts):
+    class Meta:
+        indexes = [models.Index(fields=["organization", "day"], name="metrics_att_org_day")]
+
+
+class AppointmentDay(AppointmentCounts):
+    class Meta:
+        indexes = [models.Index(fields=["organization", "day"], name="metrics_appt_org_day")]
+
+
+class FollowUpDay(FollowUpCounts):
+    class Meta:
         indexes = [models.Index(fields=["organization", "day"], name="metrics_fu_org_day")]
+
+
+# The same counts summed per month (`day` is the month's first day), rewritten each night for
+# the month of the day just counted: the dashboard's period is whole months, so it reads a
+# twelfth of a year's rows in the event tables.
+
+
+class TransitionMonth(TransitionCounts):
+    class Meta:
+        indexes = [models.Index(fields=["organization", "day"], name="metrics_trans_org_month")]
+
+
+class AttemptMonth(AttemptCounts):
+    class Meta:
+        indexes = [models.Index(fields=["organization", "day"], name="metrics_att_org_month")]
+
+
+class AppointmentMonth(AppointmentCounts):
+    class Meta:
+        indexes = [models.Index(fields=["organization", "day"], name="metrics_appt_org_month")]
+
+
+class FollowUpMonth(FollowUpCounts):
+    class Meta:
+        indexes = [models.Index(fields=["organization", "day"], name="metrics_fu_org_month")]
 
 
 class WorkAgingDay(DayRow):

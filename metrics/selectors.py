@@ -1,8 +1,9 @@
-"""Supervisor metrics, read from the daily snapshot tables only, scoped to the organizations
-the user may see. Each rate carries its definition, shown beside it on the dashboard.
+"""Supervisor metrics, read from the snapshot tables only, scoped to the organizations the
+user may see. Each rate carries its definition, shown beside it on the dashboard.
 
-A handful of GROUP BY queries over small day tables, whatever the size of the gap and attempt
-tables: one per table for the whole period, split by month for the trend.
+A handful of GROUP BY queries over small tables, whatever the size of the gap and attempt
+tables: the event counts come from the month tables (periods are whole months), the standing
+counts from the latest day; one query per table for the whole period, split by month.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from django.db.models import Max, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 
 from metrics.models import (
-    AppointmentDay,
-    AttemptDay,
-    FollowUpDay,
+    AppointmentMonth,
+    AttemptMonth,
+    FollowUpMonth,
     GapStateDay,
     QualityDay,
-    TransitionDay,
+    TransitionMonth,
     WorkAgingDay,
 )
 from metrics.snapshots import AGING_BUCKETS, LAG_STEP_SECONDS, REACHED_OUTCOMES
@@ -190,7 +191,7 @@ def rates_by_month(filters: Filters) -> tuple[dict[dt.date, dict[str, Ratio]], d
     into: dict[dt.date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     moves: dict[tuple[str, str], int] = defaultdict(int)
     transitions = _by_month(
-        _scoped(TransitionDay.objects, filters, actor="actor_id"),
+        _scoped(TransitionMonth.objects, filters, actor="actor_id"),
         ("from_state", "to_state"),
         "gaps",
     )
@@ -207,7 +208,7 @@ def rates_by_month(filters: Filters) -> tuple[dict[dt.date, dict[str, Ratio]], d
         rates["closure_confirmation"] = Ratio(counts["completed->closed"], counts["completed"])
 
     attempts = _by_month(
-        _scoped(AttemptDay.objects, filters, measure=False, actor="actor_id").exclude(outcome=""),
+        _scoped(AttemptMonth.objects, filters, measure=False, actor="actor_id").exclude(outcome=""),
         ("step", "outcome"),
         "attempts",
     )
@@ -222,7 +223,7 @@ def rates_by_month(filters: Filters) -> tuple[dict[dt.date, dict[str, Ratio]], d
                 rates["recall_conversion"].numerator += r["n"]
 
     appointments = _by_month(
-        _scoped(AppointmentDay.objects, filters, measure=False, actor="booked_by_id"),
+        _scoped(AppointmentMonth.objects, filters, measure=False, actor="booked_by_id"),
         ("status",),
         "appointments",
     )
@@ -233,7 +234,7 @@ def rates_by_month(filters: Filters) -> tuple[dict[dt.date, dict[str, Ratio]], d
             rates["no_show"].numerator += r["n"] if r["status"] == "no_show" else 0
 
     follow_ups = (
-        _scoped(FollowUpDay.objects, filters, measure=False, actor="done_by_id")
+        _scoped(FollowUpMonth.objects, filters, measure=False, actor="done_by_id")
         .annotate(month=TruncMonth("day"))
         .values("month")
         .annotate(due=Sum("due"), on_time=Sum("done_on_time"))
@@ -269,7 +270,7 @@ def _value_at(histogram: list[tuple[int, int]], rank: int) -> int:
 
 def callback_times(filters: Filters) -> dict:
     merged: dict[int, int] = defaultdict(int)
-    rows = _scoped(FollowUpDay.objects, filters, measure=False, actor="done_by_id").filter(
+    rows = _scoped(FollowUpMonth.objects, filters, measure=False, actor="done_by_id").filter(
         kind="callback"
     )
     for histogram in rows.values_list("lag_histogram", flat=True):
@@ -322,7 +323,7 @@ def productivity(filters: Filters) -> list[dict]:
         )
 
     made = (
-        _scoped(AttemptDay.objects, filters, measure=False, actor="actor_id")
+        _scoped(AttemptMonth.objects, filters, measure=False, actor="actor_id")
         .filter(automated=False, actor__isnull=False)
         .values("actor_id", "actor__username")
         .annotate(attempts=Sum("attempts"), hours=Sum("active_hours"))
@@ -331,7 +332,7 @@ def productivity(filters: Filters) -> list[dict]:
         entry = agent(r["actor_id"], r["actor__username"])
         entry["attempts"], entry["hours"] = r["attempts"] or 0, r["hours"] or 0
     closures = (
-        _scoped(TransitionDay.objects, filters, actor="actor_id")
+        _scoped(TransitionMonth.objects, filters, actor="actor_id")
         .filter(to_state="closed", actor__isnull=False)
         .exclude(actor__username=settings.CAREHUB_SYSTEM_USERNAME)  # the engine's closures
         .values("actor_id", "actor__username")

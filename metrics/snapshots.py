@@ -14,7 +14,7 @@ from collections import defaultdict
 
 from django.apps import apps
 from django.db import connection, transaction
-from django.db.models import Case, CharField, Count, F, Q, Value, When
+from django.db.models import Case, CharField, Count, F, Q, Sum, Value, When
 from django.db.models.functions import ExtractYear, TruncHour
 from django.utils import timezone
 
@@ -23,12 +23,16 @@ from gaps.care_gaps import CareGap, GapState
 from gaps.models import MeasureResult
 from metrics.models import (
     AppointmentDay,
+    AppointmentMonth,
     AttemptDay,
+    AttemptMonth,
     FollowUpDay,
+    FollowUpMonth,
     GapStateDay,
     QualityDay,
     SnapshotRun,
     TransitionDay,
+    TransitionMonth,
     WorkAgingDay,
 )
 
@@ -302,9 +306,65 @@ EVENT_TABLES = {
 STANDING_TABLES = {GapStateDay: gap_states, WorkAgingDay: work_aging, QualityDay: quality}
 
 
+# day table -> (its month table, the fields that add up)
+MONTHLY = {
+    TransitionDay: (TransitionMonth, ("gaps",)),
+    AttemptDay: (AttemptMonth, ("attempts", "active_hours")),
+    AppointmentDay: (AppointmentMonth, ("appointments",)),
+    FollowUpDay: (FollowUpMonth, ("due", "done_on_time")),
+}
+
+
+def roll_up_month(day: dt.date) -> dict[str, int]:
+    """Rewrite the month rows of `day`'s month from its day rows (GROUP BY in the database;
+    the follow-ups' response-time histograms are merged here)."""
+    start = day.replace(day=1)
+    end = (start + dt.timedelta(days=32)).replace(day=1)
+    written = {}
+    for day_model, (month_model, summed) in MONTHLY.items():
+        dimensions = [
+            f.attname
+            for f in day_model._meta.concrete_fields
+            if f.name not in ("id", "day", "lag_histogram", *summed)
+        ]
+        rows = day_model.objects.filter(day__gte=start, day__lt=end).order_by()
+        if day_model is FollowUpDay:
+            merged: dict[tuple, FollowUpMonth] = {}
+            for row in rows.iterator(chunk_size=2000):
+                key = tuple(getattr(row, name) for name in dimensions)
+                entry = merged.setdefault(
+                    key,
+                    FollowUpMonth(
+                        day=start, lag_histogram={}, **dict(zip(dimensions, key, strict=True))
+                    ),
+                )
+                entry.due += row.due
+                entry.done_on_time += row.done_on_time
+                for step, count in row.lag_histogram.items():
+                    entry.lag_histogram[step] = entry.lag_histogram.get(step, 0) + count
+            month_rows = list(merged.values())
+        else:
+            grouped = rows.values(*dimensions).annotate(**{f"sum_{f}": Sum(f) for f in summed})
+            month_rows = [
+                month_model(
+                    day=start,
+                    **{name: r[name] for name in dimensions},
+                    **{f: r[f"sum_{f}"] for f in summed},
+                )
+                for r in grouped
+            ]
+        written[month_model.__name__] = _replace(month_model, start, month_rows)
+    return written
+
+
 def snapshot_events(day: dt.date) -> dict[str, int]:
+    """The events of `day`, then its month's totals."""
     with transaction.atomic():
-        return {m.__name__: _replace(m, day, compute(day)) for m, compute in EVENT_TABLES.items()}
+        written = {
+            m.__name__: _replace(m, day, compute(day)) for m, compute in EVENT_TABLES.items()
+        }
+        written.update(roll_up_month(day))
+        return written
 
 
 def take_snapshot(day: dt.date | None = None, *, events_day: dt.date | None = None) -> dict:

@@ -31,6 +31,7 @@ def snapshot(org_a, org_b, supervisor_a, patient_a):
         )
     CareGapFactory(patient=patient_a)
     snapshots.take_snapshot(today, events_day=today - dt.timedelta(days=1))
+    snapshots.roll_up_month(today)  # the rows written by hand above
 
 
 def funnel_of(response) -> dict:

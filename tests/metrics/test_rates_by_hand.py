@@ -16,7 +16,7 @@ from gaps import workflow
 from gaps.care_gaps import GapEvidence, GapState
 from gaps.models import EvaluationRun, MeasureResult
 from metrics import snapshots
-from metrics.models import GapStateDay, TransitionDay
+from metrics.models import FollowUpMonth, GapStateDay, TransitionDay, TransitionMonth
 from metrics.selectors import Filters, build_dashboard, percentile
 from outreach.models import Appointment, FollowUp, OutreachAttempt
 from tests.gaps.factories import IN_MEASUREMENT_YEAR, CareGapFactory, measure
@@ -318,8 +318,33 @@ def test_filters_by_agent_and_measure(dataset, supervisor_a):
 def test_a_rerun_of_the_same_day_replaces_its_rows(dataset):
     snapshots.snapshot_events(DAY)
     first = TransitionDay.objects.filter(day=DAY).count()
+    month = list(TransitionMonth.objects.values_list("from_state", "to_state", "gaps"))
     snapshots.snapshot_events(DAY)
     assert TransitionDay.objects.filter(day=DAY).count() == first > 0
+    assert sorted(TransitionMonth.objects.values_list("from_state", "to_state", "gaps")) == sorted(
+        month
+    )
+
+
+def test_months_add_up_their_days(dataset, agent_a):
+    snapshots.snapshot_events(DAY)
+    # the same counts again on another day of the month: the month doubles
+    for row in TransitionDay.objects.filter(day=DAY):
+        TransitionDay.objects.create(
+            day=DAY - dt.timedelta(days=1),
+            organization_id=row.organization_id,
+            measure_code=row.measure_code,
+            actor_id=row.actor_id,
+            from_state=row.from_state,
+            to_state=row.to_state,
+            gaps=row.gaps,
+        )
+    snapshots.roll_up_month(DAY)
+    day_total = TransitionDay.objects.filter(day=DAY).aggregate(n=Sum("gaps"))["n"]
+    month_total = TransitionMonth.objects.filter(day=DAY.replace(day=1)).aggregate(n=Sum("gaps"))
+    assert month_total["n"] == 2 * day_total
+    (callbacks,) = FollowUpMonth.objects.filter(kind="callback")
+    assert sum(callbacks.lag_histogram.values()) == 4
 
 
 def test_percentile_is_nearest_rank():
