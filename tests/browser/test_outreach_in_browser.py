@@ -109,3 +109,37 @@ def test_agent_books_on_a_call_and_cannot_start_outreach_for_do_not_contact(
     shot(page, "patient_page_outreach_panel")
     page.goto("/admin/outreach/followup/")
     shot(page, "follow_ups")
+
+
+def test_supervisor_sees_a_template_preview_and_a_clinical_word_is_refused(
+    signed_in, supervisor_a, org_a, system_user
+):
+    from outreach.models import MessageTemplate
+    from outreach.services.templates import save_template
+
+    template = save_template(
+        org_a,
+        actor=system_user,
+        name="Screening reminder (text)",
+        purpose="gap_outreach",
+        channel="sms",
+        body="Hello {{ patient_first_name }}, you are due for a health screening. "
+        "Call {{ practice_name }} at {{ practice_phone }}.",
+    )
+    page = signed_in(supervisor_a)
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(f"/admin/outreach/messagetemplate/{template.pk}/change/")
+    assert (
+        "Hello Maria, you are due for a health screening"
+        in page.locator("#template-preview").inner_text()
+    )
+    shot(page, "template_page_with_preview")
+    page.fill("#id_body", "Hello {{ patient_first_name }}, your mammogram results are in.")
+    page.fill("#id_change_reason", "mention the test")
+    page.click("input[name=_save]")
+    page.wait_for_selector(".errorlist.nonfield")
+    assert "'mammogram', 'results'" in page.locator(".errorlist.nonfield").inner_text()
+    shot(page, "template_refused_clinical_word")
+    template.refresh_from_db()
+    assert "mammogram" not in template.body
+    assert MessageTemplate.objects.count() == 1
