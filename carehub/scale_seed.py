@@ -106,18 +106,19 @@ def _columns(model, explicit: dict) -> tuple[list[str], list]:
     return columns, defaults
 
 
-def _next_ids(model, count: int) -> int:
-    """Reserve `count` ids of the model's sequence; returns the first."""
+def _next_ids(model, count: int) -> list[int]:
+    """Take `count` ids from the model's sequence (nextval: the application role may use a
+    sequence, not set it). The table is locked against other writers first, until the batch
+    commits, so the ids taken are above every row already there (copy_with_history relies on
+    it to find the copied rows)."""
     table = model._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(  # the table name comes from model metadata
-            "SELECT setval(pg_get_serial_sequence(%s, 'id'), "  # noqa: S608
-            "GREATEST((SELECT COALESCE(MAX(id), 0) FROM " + table + "), "
-            "nextval(pg_get_serial_sequence(%s, 'id'))) + %s)",
-            [table, table, count],
+        cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [table, count],
         )
-        (last,) = cursor.fetchone()
-    return last - count + 1
+        return sorted(row[0] for row in cursor.fetchall())
 
 
 @dataclass
@@ -184,16 +185,15 @@ def _copy_records(template: Template, ids, picks, organization_id, run_id, colum
     from patients.clinical import ClinicalCoding, ClinicalRecord
 
     count = sum(len(template.patients[pick][3]) for pick in picks)
-    first = _next_ids(ClinicalRecord, count)
+    record_ids = iter(_next_ids(ClinicalRecord, count))
     codings: list[tuple] = []
 
     def rows():
-        record_id = first
         for pid, pick in zip(ids, picks, strict=True):
             for values, record_codings in template.patients[pick][3]:
+                record_id = next(record_ids)
                 yield (record_id, organization_id, pid, run_id, *values)
                 codings.extend((record_id, organization_id, *c) for c in record_codings)
-                record_id += 1
 
     records = _copy(ClinicalRecord, columns, rows())
     coding_columns = ["record_id", "organization_id", "element", "system", "code"]
@@ -310,11 +310,10 @@ def seed_scale(
         )
 
     def write_gaps(ids: range | list[int]) -> None:
-        first_gap = _next_ids(CareGap, len(ids) * gaps_per_patient)
+        gap_ids = iter(_next_ids(CareGap, len(ids) * gaps_per_patient))
         gap_meta: list[tuple] = []
 
         def gap_rows():
-            gap_id = first_gap
             for pid in ids:
                 start = pid % len(measures)
                 for k in range(gaps_per_patient):
@@ -324,6 +323,7 @@ def seed_scale(
                     step = NEXT_STEP.get(state, "")
                     due = today + dt.timedelta(days=(pid + k) % 45 - 15) if step else None
                     report.by_state[state] = report.by_state.get(state, 0) + 1
+                    gap_id = next(gap_ids)
                     gap_meta.append((gap_id, kind, name))
                     yield (
                         gap_id, organization.pk, pid, measure.cms, measure.pk, *period,
@@ -335,7 +335,6 @@ def seed_scale(
                         started if state == "closed" else None,
                         started, *gap_defaults,
                     )  # fmt: skip
-                    gap_id += 1
 
         report.gaps += copy_with_history(
             CareGap, gap_columns, gap_rows(), actor=actor, reason="seed_scale"
@@ -364,8 +363,7 @@ def seed_scale(
         size = min(BATCH, total - offset)
         picks = [rng.randrange(len(template.patients)) for _ in range(size)]
         with transaction.atomic():
-            first = _next_ids(Patient, size)
-            ids = range(first, first + size)
+            ids = _next_ids(Patient, size)
             copy_with_history(
                 Patient,
                 patient_columns,
