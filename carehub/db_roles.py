@@ -50,6 +50,7 @@ def owner_role() -> str:
 def _switch(connection: BaseDatabaseWrapper, credentials: dict) -> None:
     if connection.in_atomic_block:
         raise RoleSetupError("cannot change database role inside a transaction")
+    # The next connect logs in with the new credentials (settings_dict is read at connect time).
     connection.close()
     connection.settings_dict.update(credentials)
 
@@ -70,7 +71,7 @@ def as_owner(alias: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
     if (
         not two_roles()
         or alias != DEFAULT_DB_ALIAS
-        or connection.settings_dict["USER"] == (owner_role())
+        or connection.settings_dict["USER"] == owner_role()
     ):
         yield
         return
