@@ -161,5 +161,27 @@ def workable_queues(user) -> QuerySet[Queue]:
     )
 
 
+def workable_queue_ids(user) -> list[int]:
+    """The ids of `workable_queues(user)`, read straight from the user's two kinds of grant
+    (queues to work, organizations to see): get-next runs this on every press, and guardian's
+    general-purpose query builder cost more than the claim itself."""
+    if not user.is_authenticated or not user.is_active:
+        return []
+    grants: dict[str, set[int]] = {"work_queue": set(), "access_organization": set()}
+    for codename, object_pk in UserObjectPermission.objects.filter(
+        user_id=user.pk,
+        permission__codename__in=list(grants),
+        permission__content_type__app_label__in=["worklists", "patients"],
+    ).values_list("permission__codename", "object_pk"):
+        grants[codename].add(int(object_pk))
+    if not grants["work_queue"] or not grants["access_organization"]:
+        return []
+    return list(
+        Queue.objects.filter(
+            pk__in=grants["work_queue"], organization_id__in=grants["access_organization"]
+        ).values_list("pk", flat=True)
+    )
+
+
 def may_work(user, queue: Queue) -> bool:
     return workable_queues(user).filter(pk=queue.pk).exists()

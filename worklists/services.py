@@ -48,7 +48,7 @@ from worklists.models import (
     Queue,
     WorkItem,
 )
-from worklists.queues import ensure_default_queues, workable_queues
+from worklists.queues import ensure_default_queues, workable_queue_ids, workable_queues
 
 K = ItemKind
 S = GapState
@@ -361,7 +361,7 @@ def get_next(actor) -> WorkItem | None:
         return save_with_history(
             own, actor=actor, reason="Taken up again", update_fields=["last_activity_at"]
         )
-    queue_ids = list(workable_queues(actor).values_list("pk", flat=True))
+    queue_ids = workable_queue_ids(actor)
     if not queue_ids:
         raise NotAllowed("You are in no team that works a queue; ask your supervisor")
     item = (

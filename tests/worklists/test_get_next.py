@@ -124,3 +124,16 @@ def test_the_release_runs_every_five_minutes_through_django_q():
         Schedule.MINUTES,
         5,
     )
+
+
+def test_the_fast_queue_lookup_agrees_with_guardian(
+    org_a, org_b, working_agent, agent_b, system_user
+):
+    from carehub.services import revoke_organization
+    from worklists.queues import workable_queue_ids, workable_queues
+
+    expected = sorted(workable_queues(working_agent).values_list("pk", flat=True))
+    assert sorted(workable_queue_ids(working_agent)) == expected and len(expected) == 3
+    assert workable_queue_ids(agent_b) == []
+    revoke_organization(working_agent, org_a, actor=system_user, reason="left the client")
+    assert workable_queue_ids(working_agent) == []
