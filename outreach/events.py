@@ -1,13 +1,14 @@
-"""What outreach tells the rest of CareHub: a small registry of subscribers, called on commit.
+"""What outreach tells the rest of CareHub: `OutreachEvent`s (ids only, no PHI).
 
-A later worklists app subscribes in its AppConfig.ready():
+Each event goes two ways:
+- as the domain event `carehub.events.OUTREACH_EVENT` (`event=<OutreachEvent>`), at once, inside
+  the outreach transaction: worklists opens the work item a follow-up asks for in the same
+  commit (a failing handler aborts the outreach change: nothing half-written);
+- to this module's `subscribe`rs after the commit (never for a rolled-back change), for work
+  that may happen later (notifications, metrics).
 
-    from outreach import events
-    events.subscribe(create_work_item_from_outreach_event)
-
-and gets an `OutreachEvent` after the transaction that made it commits (never for a rolled-back
-change). Events carry ids only (no PHI). Every `FollowUp` outreach creates is published as
-`follow_up_created`; the other kinds mark changes a queue may care about.
+Every `FollowUp` outreach creates is published as `follow_up_created`; the other kinds mark
+changes a queue may care about.
 """
 
 from __future__ import annotations
