@@ -4,7 +4,9 @@ as the work item admin's URLs. The admin index opens on My work (templates/admin
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
@@ -19,6 +21,7 @@ from carehub.errors import DomainError
 from patients.selectors import patients_for, search_patients
 from worklists import selectors, services, views
 from worklists.models import ItemKind, PatientRisk, Queue, Team, WorkItem
+from worklists.queues import add_team_member, remove_team_member
 from worklists.risk import explain
 
 
@@ -333,6 +336,84 @@ class TeamAdmin(ScopedAdmin):
     @admin.display(description="members")
     def member_names(self, team: Team) -> str:
         return ", ".join(member.username for member in team.members.all()) or "—"
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:team_id>/members/",
+                self.admin_site.admin_view(self.members_view),
+                name="worklists_team_members",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "may_manage": request.user.has_perm("worklists.change_team"),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def members_view(self, request, team_id: int):
+        """Supervisors add or remove a team member (with the reason); the service grants or
+        revokes the right to work the team's queues."""
+        if not request.user.has_perm("worklists.change_team"):
+            raise PermissionDenied
+        team = self._require_visible(request, team_id)
+        users = (
+            get_user_model()
+            .objects.filter(pk__in=team_candidates(team), is_active=True)
+            .order_by("username")
+        )
+        form = TeamMemberForm(request.POST if request.method == "POST" else None, users=users)
+        if request.method == "POST" and form.is_valid():
+            service = (
+                add_team_member if form.cleaned_data["change"] == "add" else (remove_team_member)
+            )
+            try:
+                service(
+                    team,
+                    form.cleaned_data["user"],
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                )
+            except DomainError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(request, f"{team}: members changed.")
+                return redirect("admin:worklists_team_change", team.pk)
+        return TemplateResponse(
+            request,
+            "admin/carehub/form_page.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": f"Members of {team}",
+                "form": form,
+                "submit_label": "Save",
+            },
+        )
+
+
+class TeamMemberForm(forms.Form):
+    change = forms.ChoiceField(choices=[("add", "Add to the team"), ("remove", "Remove")])
+    user = forms.ModelChoiceField(queryset=None)
+    reason = forms.CharField(max_length=100, help_text="Kept in the team's history.")
+
+    def __init__(self, *args, users, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = users
+
+
+def team_candidates(team: Team):
+    """Users granted the team's organization (only they may join it)."""
+    from guardian.models import UserObjectPermission
+
+    return UserObjectPermission.objects.filter(
+        permission__codename="access_organization",
+        permission__content_type__app_label="patients",
+        object_pk=str(team.organization_id),
+    ).values("user_id")
 
 
 def risk_panel(request, patient) -> SafeString:

@@ -198,3 +198,23 @@ def test_the_patient_page_explains_the_risk_tier(client, org_a, supervisor_a, sy
     assert 'id="patient-risk"' in body
     assert "no visit on record (+2)" in body
     assert "1 open work item(s)" in body
+
+
+def test_a_supervisor_adds_an_agent_to_a_team_and_the_agent_may_then_take_its_work(
+    client, org_a, supervisor_a, agent_a, agent_b, working_agent_b, system_user
+):
+    from worklists.models import Team
+    from worklists.queues import AGENTS, ensure_default_queues, workable_queue_ids
+
+    ensure_default_queues(org_a, actor=system_user)
+    team = Team.objects.get(organization=org_a, name=AGENTS)
+    url = reverse("admin:worklists_team_members", args=[team.pk])
+    client.force_login(supervisor_a)
+    assert client.post(url, {"change": "add", "user": agent_b.pk, "reason": "x"}).status_code == 200
+    assert workable_queue_ids(agent_b) and team not in agent_b.teams.all()
+    response = client.post(url, {"change": "add", "user": agent_a.pk, "reason": "New hire"})
+    assert response.status_code == 302
+    assert len(workable_queue_ids(agent_a)) == 3
+    assert team.history.order_by("-history_id").first().history_change_reason == "New hire"
+    client.force_login(agent_a)
+    assert client.get(url).status_code == 403
