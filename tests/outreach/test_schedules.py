@@ -11,7 +11,9 @@ pytestmark = pytest.mark.django_db
 def test_schedules_are_created_once_and_never_catch_up_in_a_storm(settings):
     ensure_schedules()
     ensure_schedules()
-    names = list(Schedule.objects.filter(name__startswith="outreach:").values_list("name", flat=True))
+    names = list(
+        Schedule.objects.filter(name__startswith="outreach:").values_list("name", flat=True)
+    )
     assert sorted(names) == sorted(SCHEDULES)
     assert settings.Q_CLUSTER["catch_up"] is False  # a missed run happens once, not N times
     outbox = Schedule.objects.get(func="outreach.tasks.outbox_tick")
