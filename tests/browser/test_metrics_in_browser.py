@@ -52,6 +52,7 @@ def test_supervisor_sees_the_charts_drawn_offline(signed_in, live_server, superv
             outcome="reached_scheduled",
             attempts=12,
         )
+        snapshots.roll_up_month(day)
     snapshots.take_snapshot(today, events_day=today - dt.timedelta(days=1))
 
     page = signed_in(supervisor_a)
