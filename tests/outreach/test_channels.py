@@ -2,16 +2,19 @@
 HTTP (signed, refused when not), letters printed as a PDF."""
 
 import datetime as dt
+import io
 import json
 import socket
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
+from pypdf import PdfReader
 
 from consent.models import Consent
 from gaps.care_gaps import GapState
 from outreach.models import AttemptStatus, OutboundMessage, Outcome, Step
+from outreach.pdf import letters_pdf
 from outreach.services import outbox
 from outreach.services.letters import build_letter_batch
 from outreach.webhooks import signature
@@ -155,9 +158,16 @@ def test_letters_are_printed_as_one_pdf(templates, patient_factory, system_user,
         )
         assert outbox.send_attempt(attempt.pk) == "sent"
     batch = build_letter_batch(patient.organization, actor=supervisor_a)
-    pdf = bytes(batch.pdf)
-    assert pdf.startswith(b"%PDF-1.4") and pdf.rstrip().endswith(b"%%EOF")
-    assert batch.letter_count == 2 and pdf.count(b"/Type /Page ") == 2
-    assert b"It has been a while" in pdf
+    pdf = PdfReader(io.BytesIO(bytes(batch.pdf)), strict=True)
+    assert batch.letter_count == 2 and len(pdf.pages) == 2
+    assert all("It has been a while" in page.extract_text() for page in pdf.pages)
     assert OutboundMessage.objects.filter(letter_batch=batch).count() == 2
     assert attempt.__class__.objects.get(pk=attempt.pk).status == AttemptStatus.SENT
+
+
+def test_a_letter_longer_than_a_page_runs_on_instead_of_being_cut():
+    long_letter = "\n".join(f"Line {n} of the letter." for n in range(1, 121)) + "\nThe last line."
+    pdf = PdfReader(io.BytesIO(letters_pdf([long_letter, "A short one."])), strict=True)
+    text = "".join(page.extract_text() for page in pdf.pages)
+    assert len(pdf.pages) == 4
+    assert "The last line." in text and text.rstrip().endswith("A short one.")
