@@ -443,6 +443,7 @@ def claim_patient(patient, *, actor) -> int:
     return len(items)
 
 
+@transaction.atomic
 def touch_patient_work(patient, *, actor) -> int:
     """Keep the actor's claims on this patient alive (they are working the case)."""
     now = timezone.now()

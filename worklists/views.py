@@ -9,6 +9,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -208,8 +209,9 @@ def case_action_view(
     # The same route the gap page takes (outreach starts outreach through the contact policy).
     make = TRANSITION_ROUTES.get(service, workflow.SERVICES[service])
     try:
-        result = make(gap, actor=request.user, **form.service_kwargs())
-        services.touch_patient_work(patient, actor=request.user)
+        with transaction.atomic():  # the step and the claims it keeps alive, together
+            result = make(gap, actor=request.user, **form.service_kwargs())
+            services.touch_patient_work(patient, actor=request.user)
     except DomainError as error:
         messages.error(request, f"{CASE_LABELS[service]}: {error}")
     else:

@@ -218,3 +218,17 @@ def test_a_supervisor_adds_an_agent_to_a_team_and_the_agent_may_then_take_its_wo
     assert team.history.order_by("-history_id").first().history_change_reason == "New hire"
     client.force_login(agent_a)
     assert client.get(url).status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_case_action_outside_a_test_transaction_commits_the_step_and_its_work(
+    client, patient_a, working_agent
+):
+    # Requests run in autocommit like the live server: every row lock must sit in a transaction.
+    gap = CareGapFactory(patient=patient_a, state=GapState.IDENTIFIED)
+    client.force_login(working_agent)
+    action = reverse("admin:worklists_case_action", args=[patient_a.pk, gap.pk, "start_review"])
+    assert client.post(action).status_code == 302
+    gap.refresh_from_db()
+    assert gap.state == GapState.IN_REVIEW
+    assert WorkItem.objects.get(gap=gap).kind == ItemKind.REVIEW_GAP
