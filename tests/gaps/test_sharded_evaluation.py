@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.core.management import call_command
@@ -64,9 +65,11 @@ def _snapshot(organization) -> tuple[dict, dict]:
 
 
 def _qcluster(log: Path) -> subprocess.Popen:
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    db = connection.settings_dict  # the test database, as the role the tests run as
+    login = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else "")
+    url = f"postgres://{login}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     env = {**os.environ, **Q_ENV, "DATABASE_URL": url, "DEBUG": "true"}
+    env.pop("MIGRATION_DATABASE_URL", None)  # a worker needs no owner's login
     return subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"],
         cwd=ROOT,
