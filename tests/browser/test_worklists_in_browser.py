@@ -145,6 +145,7 @@ def test_an_agents_day_and_a_supervisors_reassignment(
 
     page.goto("/admin/worklists/workitem/my-work/")
     assert "Brown" in page.locator("#my-items").inner_text()
+    shot(page, "worklists-my-work", tmp_path)
 
     outsider = signed_in(agent_b)
     assert outsider.locator("#my-work-summary .count-claimed").inner_text() == "0"
