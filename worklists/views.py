@@ -156,6 +156,9 @@ def case_view(admin, request: HttpRequest, patient_id: int) -> HttpResponse:
             decisions=_decisions(case.patient),
             mine=mine,
             claimable=claimable,
+            # Outreach's call log covers all the patient's gaps in one call (outcome, response,
+            # next step, clinical concern, booking).
+            may_log_call=user.has_perm("outreach.add_outreachattempt"),
             today=timezone.localdate(),
         ),
     )

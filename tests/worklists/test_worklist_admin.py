@@ -78,6 +78,7 @@ def test_the_case_page_shows_gaps_contact_decisions_and_risk_and_acts_through_th
     assert f'id="gap-{gap.pk}"' in body
     assert 'data-channel="sms"' in body and 'data-channel="phone"' in body
     assert 'data-action="validate_gap"' in body
+    assert reverse("admin:outreach_log_call", args=[patient_a.pk]) in body  # agents log calls
 
     action = reverse("admin:worklists_case_action", args=[patient_a.pk, gap.pk, "validate_gap"])
     response = client.post(action, {f"g{gap.pk}-reason": "Nothing on file elsewhere"})
