@@ -323,7 +323,9 @@ CAREHUB_DEMO_PASSWORD = env_str("CAREHUB_DEMO_PASSWORD", "carehub-demo")
 CAREHUB_OUTREACH_BACKENDS = {
     "portal": env_str("CAREHUB_PORTAL_BACKEND", "outreach.backends.store.PortalStoreBackend"),
     "sms": env_str("CAREHUB_SMS_BACKEND", "outreach.backends.store.SmsStoreBackend"),
-    "email": env_str("CAREHUB_EMAIL_OUTREACH_BACKEND", "outreach.backends.email.DjangoEmailBackend"),
+    "email": env_str(
+        "CAREHUB_EMAIL_OUTREACH_BACKEND", "outreach.backends.email.DjangoEmailBackend"
+    ),
     "voice": env_str("CAREHUB_VOICE_BACKEND", "outreach.backends.store.VoiceStoreBackend"),
     "letter": env_str("CAREHUB_LETTER_BACKEND", "outreach.backends.store.LetterBatchBackend"),
 }

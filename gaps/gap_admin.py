@@ -45,7 +45,6 @@ from gaps.gap_lists import LIST_KINDS, apply_gap_list, parse_gap_list, receive_g
 from gaps.measures import MEASURE_CODES
 from patients.selectors import organizations_for, patients_for, search_patients
 
-
 # Hooks for apps that build on gaps (which gaps must not import): a service that replaces a
 # transition's own in the admin form (outreach starts outreach through the contact policy), and
 # panels shown on the gap page (outreach's call log and "Log a call").

@@ -13,7 +13,7 @@ from worklists.models import ItemKind, WorkItem
 from worklists.queues import add_team_member, ensure_default_queues
 from worklists.services import close_item, get_next
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 ITEMS = 100_000
 AGENTS_AT_ONCE = 50

@@ -221,7 +221,7 @@ def test_a_supervisor_adds_an_agent_to_a_team_and_the_agent_may_then_take_its_wo
     assert client.get(url).status_code == 403
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_case_action_outside_a_test_transaction_commits_the_step_and_its_work(
     client, patient_a, working_agent
 ):
