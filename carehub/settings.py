@@ -213,6 +213,9 @@ CAREHUB_TRUSTED_PROXY = env_bool("CAREHUB_TRUSTED_PROXY", False)
 # Reverting from history would bypass services and reasons; corrections are new changes.
 SIMPLE_HISTORY_REVERT_DISABLED = True
 SIMPLE_HISTORY_EDIT = False
+# Reasons are what auditors read; simple-history would cut them at 100 characters (and on
+# PostgreSQL refuse a longer one with an error), so they are stored whole.
+SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 
 GUARDIAN_RAISE_403 = True
 ANONYMOUS_USER_NAME = None  # no anonymous object permissions: PHI needs a real user
