@@ -32,7 +32,7 @@ from outreach.models import (
     Step,
     WaitlistEntry,
 )
-from outreach.services.common import brief, check_actor, choose_channel, raise_follow_up
+from outreach.services.common import check_actor, choose_channel, raise_follow_up
 from patients.models import Patient, Provider, Site
 
 A = AppointmentStatus
@@ -76,7 +76,7 @@ def stop_pending_gap_contacts(patient_id: int, *, actor, reason: str) -> int:
         attempt.status = AttemptStatus.CANCELLED
         attempt.outcome_at = timezone.now()
         save_with_history(
-            attempt, actor=actor, reason=brief(reason), update_fields=["status", "outcome_at"]
+            attempt, actor=actor, reason=reason, update_fields=["status", "outcome_at"]
         )
         count += 1
     return count
@@ -128,7 +128,7 @@ def book_appointment(
         booked_by=actor,
         booked_at=now,
     )
-    save_with_history(appointment, actor=actor, reason=brief(reason or "Appointment booked"))
+    save_with_history(appointment, actor=actor, reason=reason or "Appointment booked")
     appointment.gaps.set(gaps)
     day = starts_at.astimezone(dt.UTC).date()
     for gap in gaps:
@@ -137,7 +137,7 @@ def book_appointment(
                 gap,
                 actor=actor,
                 appointment_on=max(day, timezone.localdate()),
-                reason=brief(f"Appointment #{appointment.pk} booked at {site.name}"),
+                reason=f"Appointment #{appointment.pk} booked at {site.name}",
             )
     stop_pending_gap_contacts(
         patient.pk, actor=actor, reason=f"Appointment #{appointment.pk} booked: contact stopped"
@@ -151,7 +151,7 @@ def confirm_appointment(appointment: Appointment, *, actor, reason: str = "") ->
     appointment = _lock(appointment, actor, (A.BOOKED,), "confirm")
     appointment.status = A.CONFIRMED
     appointment.confirmed_at = timezone.now()
-    save_with_history(appointment, actor=actor, reason=brief(reason or "Confirmed"))
+    save_with_history(appointment, actor=actor, reason=reason or "Confirmed")
     _published(appointment)
     return appointment
 
@@ -168,7 +168,7 @@ def complete_appointment(appointment: Appointment, *, actor, reason: str = "") -
         )
     appointment.status = A.COMPLETED
     appointment.completed_at = now
-    save_with_history(appointment, actor=actor, reason=brief(reason or "Visit completed"))
+    save_with_history(appointment, actor=actor, reason=reason or "Visit completed")
     for gap in appointment.gaps.filter(state=GapState.SCHEDULED):
         workflow.mark_completed(
             gap,
@@ -189,7 +189,7 @@ def mark_no_show(appointment: Appointment, *, actor, reason: str = "") -> Appoin
         raise DomainError("A no-show is recorded only after the appointment's start")
     appointment.status = A.NO_SHOW
     appointment.no_show_at = now
-    save_with_history(appointment, actor=actor, reason=brief(reason or "No-show"))
+    save_with_history(appointment, actor=actor, reason=reason or "No-show")
     due = (now + dt.timedelta(hours=NO_SHOW_RECOVERY_HOURS)).date()
     for gap in appointment.gaps.filter(state=GapState.SCHEDULED):
         workflow.reopen_after_no_show(
@@ -246,7 +246,7 @@ def cancel_appointment(appointment: Appointment, *, actor, reason: str) -> Appoi
         raise DomainError("Say why the appointment is cancelled")
     appointment.status = A.CANCELLED
     appointment.cancelled_at = timezone.now()
-    save_with_history(appointment, actor=actor, reason=brief(f"Cancelled: {reason}"))
+    save_with_history(appointment, actor=actor, reason=f"Cancelled: {reason}")
     for gap in appointment.gaps.filter(state=GapState.SCHEDULED):
         workflow.reopen_after_no_show(
             gap,

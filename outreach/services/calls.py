@@ -39,7 +39,6 @@ from outreach.models import (
 )
 from outreach.services.common import (
     NOBODY_MAY_CONTACT,
-    brief,
     check_actor,
     choose_channel,
     facts_for,
@@ -94,10 +93,8 @@ def start_outreach(
             workflow.flag_for_review(
                 gap,
                 actor=actor,
-                reason=brief(
-                    f"Nobody may contact the patient ({', '.join(everything)}); "
-                    "a coordinator decides"
-                ),
+                reason=f"Nobody may contact the patient ({', '.join(everything)}); "
+                "a coordinator decides",
             )
             events.publish(
                 events.OutreachEvent(
@@ -118,7 +115,7 @@ def start_outreach(
                 actor=actor,
                 channel=channel,
                 next_attempt_on=next_attempt_on,
-                reason=brief(reason),
+                reason=reason,
             )
         except ContactRefused as error:
             open_channels = [c for c in Channel.values if c not in refused and c != channel]
@@ -220,7 +217,7 @@ def log_call(
         save_with_history(
             attempt,
             actor=actor,
-            reason=brief(f"Call refused by policy: {', '.join(decision.reasons)}"),
+            reason=f"Call refused by policy: {', '.join(decision.reasons)}",
         )
         attempt.gaps.set(gaps)
         return attempt
@@ -258,9 +255,7 @@ def log_call(
         )
     elif outcome == Outcome.REACHED_DECLINED:
         for gap in CareGap.objects.filter(pk__in=[g.pk for g in gaps], state=GapState.OUTREACH):
-            workflow.mark_declined(
-                gap, actor=actor, reason=brief(response or "declined on the call")
-            )
+            workflow.mark_declined(gap, actor=actor, reason=response or "declined on the call")
     elif outcome == Outcome.OPTED_OUT:
         preference = facts_for(patient).preference
         preference_channels = set(preference.opted_out_channels) if preference else set()

@@ -28,16 +28,6 @@ _STEP = dt.timedelta(minutes=15)
 _SEARCH = dt.timedelta(days=8)
 
 
-# History keeps a change reason of at most 100 characters (django-simple-history's column); the
-# full detail (every reason code, the error) stays on the record itself.
-REASON_LIMIT = 100
-
-
-def brief(text: str) -> str:
-    text = " ".join((text or "").split())
-    return text if len(text) <= REASON_LIMIT else text[: REASON_LIMIT - 1] + "…"
-
-
 def check_actor(organization_id: int, actor) -> None:
     if actor is None:
         raise ValueError(
@@ -165,7 +155,7 @@ def raise_follow_up(
     )
     try:
         with transaction.atomic():
-            save_with_history(follow_up, actor=actor, reason=brief(FollowUp.Kind(kind).label))
+            save_with_history(follow_up, actor=actor, reason=FollowUp.Kind(kind).label)
     except IntegrityError:
         # A concurrent sweep made it first.
         return FollowUp.objects.get(
@@ -199,5 +189,5 @@ def complete_follow_up(follow_up: FollowUp, *, actor, note: str = "") -> FollowU
     follow_up.lag_seconds = max(0, int((now - follow_up.received_at).total_seconds()))
     if note:
         follow_up.note = note[:300]
-    save_with_history(follow_up, actor=actor, reason=brief(note or "Done"))
+    save_with_history(follow_up, actor=actor, reason=note or "Done")
     return follow_up

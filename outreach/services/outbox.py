@@ -48,7 +48,6 @@ from outreach.models import (
     Step,
 )
 from outreach.services.common import (
-    brief,
     check_actor,
     facts_for,
     next_allowed_time,
@@ -224,7 +223,7 @@ def no_longer_needed(attempt: OutreachAttempt, now: dt.datetime) -> str:
 
 
 def _finish(attempt: OutreachAttempt, *, actor, reason: str, fields: list[str]) -> None:
-    save_with_history(attempt, actor=actor, reason=brief(reason), update_fields=fields)
+    save_with_history(attempt, actor=actor, reason=reason, update_fields=fields)
     if attempt.status not in (AttemptStatus.PLANNED, AttemptStatus.SENDING):
         events.publish(
             events.OutreachEvent(
@@ -276,7 +275,7 @@ def send_attempt(attempt_id: int, *, now: dt.datetime | None = None) -> str:
                 save_with_history(
                     attempt,
                     actor=actor,
-                    reason=brief(f"Waits for allowed hours ({', '.join(planning.reasons)})"),
+                    reason=f"Waits for allowed hours ({', '.join(planning.reasons)})",
                     update_fields=["not_before"],
                 )
                 return "deferred"
@@ -408,7 +407,7 @@ def _after_block(attempt: OutreachAttempt, reasons: list[str], *, actor) -> None
     reason = f"Automated outreach blocked ({', '.join(reasons)}); a coordinator decides"
     flagged = []
     for gap in attempt.gaps.filter(state__in=STILL_WANTED):
-        workflow.flag_for_review(gap, actor=actor, reason=brief(reason))
+        workflow.flag_for_review(gap, actor=actor, reason=reason)
         flagged.append(gap.pk)
     if flagged:
         events.publish(

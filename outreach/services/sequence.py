@@ -42,7 +42,6 @@ from outreach.services.appointments import plan_recovery
 from outreach.services.common import (
     CAMPAIGN_DAYS,
     NOBODY_MAY_CONTACT,
-    brief,
     choose_channel,
     facts_for,
     next_allowed_time,
@@ -86,10 +85,8 @@ def _first_contact(patient: Patient, *, actor, now: dt.datetime) -> str:
                     workflow.flag_for_review(
                         gap,
                         actor=actor,
-                        reason=brief(
-                            f"No permitted channel ({', '.join(why)}); automated outreach "
-                            "stops and a coordinator decides"
-                        ),
+                        reason=f"No permitted channel ({', '.join(why)}); automated outreach "
+                        "stops and a coordinator decides",
                     )
                 events.publish(
                     events.OutreachEvent(
@@ -214,9 +211,7 @@ def tick_gap_sequence(*, now: dt.datetime | None = None, limit: int = BATCH) -> 
                         workflow.flag_for_review(
                             gap,
                             actor=actor,
-                            reason=brief(
-                                f"No channel left for a second contact ({', '.join(why)})"
-                            ),
+                            reason=f"No channel left for a second contact ({', '.join(why)})",
                         )
                     done["to_review"] += 1
                     continue

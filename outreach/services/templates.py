@@ -8,7 +8,7 @@ from carehub.errors import DomainError
 from carehub.history import save_with_history
 from consent.models import Channel, ContentClass
 from outreach.models import MessageTemplate, Purpose
-from outreach.services.common import brief, check_actor
+from outreach.services.common import check_actor
 from outreach.templating import check_template
 
 
@@ -44,5 +44,5 @@ def save_template(
     template.content_class = content_class
     template.subject = subject
     template.body = body
-    save_with_history(template, actor=actor, reason=brief(reason or "Template saved"))
+    save_with_history(template, actor=actor, reason=reason or "Template saved")
     return template

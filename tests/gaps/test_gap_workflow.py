@@ -277,3 +277,13 @@ def test_auditors_cannot_move_gaps(patient_a, auditor_a):
     with pytest.raises(NotAllowed):
         SERVICES["start_review"](gap, actor=auditor_a)
     assert CareGap.objects.get().state == GapState.IDENTIFIED
+
+
+def test_a_long_reason_reaches_the_history_whole(patient_a, worker):
+    # simple-history's default column holds 100 characters: PostgreSQL refused a longer reason
+    # with an error, SQLite kept it only by accident. Auditors read the whole sentence.
+    gap = CareGapFactory(patient=patient_a, state=GapState.OUTREACH)
+    reason = "Patient said on the call that" + " the clinic lost the referral twice;" * 8
+    SERVICES["flag_for_review"](gap, actor=worker, reason=reason)
+    latest = gap.history.order_by("-history_date", "-history_id").first()
+    assert (latest.state, latest.history_change_reason) == (GapState.NEEDS_REVIEW, reason)
