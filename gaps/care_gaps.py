@@ -153,14 +153,21 @@ class CareGap(models.Model):
             ),
         ]
         indexes = [
-            # The worklist order (next step due) inside each filter the changelist offers.
-            models.Index(fields=["organization", "next_step_due", "id"], name="gap_org_due"),
+            # The worklist order (next step due, then the heavier measure) inside each filter the
+            # changelist offers, so a page is an ordered index read that stops at the page size;
+            # without measure_weight, the gaps due on one day (tens of thousands in a large
+            # client) were sorted on every page (0.44 s at 5,000,000 gaps).
             models.Index(
-                fields=["organization", "state", "next_step_due", "id"], name="gap_org_state_due"
+                fields=["organization", "next_step_due", "-measure_weight", "id"],
+                name="gap_org_due_weight",
             ),
             models.Index(
-                fields=["organization", "measure_code", "next_step_due", "id"],
-                name="gap_org_measure_due",
+                fields=["organization", "state", "next_step_due", "-measure_weight", "id"],
+                name="gap_org_state_due_weight",
+            ),
+            models.Index(
+                fields=["organization", "measure_code", "next_step_due", "-measure_weight", "id"],
+                name="gap_org_measure_due_weight",
             ),
             models.Index(fields=["patient", "measure_code"], name="gap_patient_measure"),
             models.Index(
