@@ -11,7 +11,7 @@ import random
 
 from django.utils import timezone
 
-from carehub.history import bulk_create_with_history, get_system_user
+from carehub.history import bulk_create_with_history, bulk_update_with_history, get_system_user
 from gaps.care_gaps import CareGap, GapEvidence, GapSource, GapState, SourceKind
 from gaps.measures import MEASURE_WEIGHTS, pick_version
 from gaps.services import sync_catalogue
@@ -33,6 +33,57 @@ STATES = [
     (GapState.DECLINED, 2),
     (GapState.UNREACHABLE, 2),
 ]
+
+S = GapState
+_TO_OUTREACH = [S.IN_REVIEW, S.VALIDATED, S.OUTREACH]
+# The steps a gap took to reach its demo state, so its history (and so the supervisor's funnel
+# and rates, which count transitions) reads like a gap worked through the workflow.
+PATH = {
+    S.IDENTIFIED: [],
+    S.IN_REVIEW: [S.IN_REVIEW],
+    S.VALIDATED: [S.IN_REVIEW, S.VALIDATED],
+    S.OUTREACH: _TO_OUTREACH,
+    S.SCHEDULED: [*_TO_OUTREACH, S.SCHEDULED],
+    S.COMPLETED: [*_TO_OUTREACH, S.SCHEDULED, S.COMPLETED],
+    S.CLOSED: [*_TO_OUTREACH, S.SCHEDULED, S.COMPLETED, S.CLOSED],
+    S.NOT_A_GAP: [S.IN_REVIEW, S.NOT_A_GAP],
+    S.NEEDS_REVIEW: [S.NEEDS_REVIEW],
+    S.DECLINED: [*_TO_OUTREACH, S.DECLINED],
+    S.UNREACHABLE: [*_TO_OUTREACH, S.UNREACHABLE],
+}
+# What a step sets; the last step restores the demo state's own values.
+STEP_FIELDS = (
+    "state",
+    "next_step",
+    "next_step_due",
+    "scheduled_for",
+    "completed_on",
+    "closed_at",
+    "not_a_gap_reason",
+)
+
+
+def _walk_to_final_states(gaps: list[CareGap], *, actor, today: dt.date) -> None:
+    """Create the gaps identified, then move them step by step (one history row per step)."""
+    final = {id(gap): {f: getattr(gap, f) for f in STEP_FIELDS} for gap in gaps}
+    for gap in gaps:
+        gap.state = S.IDENTIFIED
+        gap.next_step, gap.next_step_due = NEXT_STEP[S.IDENTIFIED][0], today
+        gap.scheduled_for = gap.completed_on = gap.closed_at = None
+        gap.not_a_gap_reason = ""
+    bulk_create_with_history(gaps, actor=actor, reason=REASON)
+    depth = 0
+    while moving := [g for g in gaps if len(PATH[final[id(g)]["state"]]) > depth]:
+        for gap in moving:
+            path = PATH[final[id(gap)]["state"]]
+            if depth == len(path) - 1:
+                for field, value in final[id(gap)].items():
+                    setattr(gap, field, value)
+            else:
+                gap.state = path[depth]
+                gap.next_step, gap.next_step_due = NEXT_STEP[path[depth]][0], today
+        bulk_update_with_history(moving, STEP_FIELDS, actor=actor, reason=REASON)
+        depth += 1
 
 
 def _due_measures(patient: Patient, year: int, rng: random.Random) -> list[str]:
@@ -128,7 +179,7 @@ def seed_demo_gaps(organizations: list[Organization], *, year: int | None = None
             gaps.append(gap)
             if rng.random() < 0.3:
                 list_reported.append(gap)
-    bulk_create_with_history(gaps, actor=actor, reason=REASON)
+    _walk_to_final_states(gaps, actor=actor, today=today)
     sources = [
         GapSource(gap=g, kind=SourceKind.ENGINE, name="engine", due_date=end, reported_at=now)
         for g in gaps
