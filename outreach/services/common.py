@@ -8,14 +8,14 @@ from collections.abc import Iterable
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from carehub.errors import DomainError, NotAllowed
+from carehub.errors import DomainError
 from carehub.history import save_with_history
+from carehub.permissions import require_organization_access
 from consent.models import Channel, ContactPreference, ContentClass
 from consent.policy import TIME_REASONS, ContactFacts, decide, load_facts
 from outreach import events
 from outreach.models import FollowUp
 from patients.models import Patient
-from patients.selectors import organizations_for
 
 # Channels automation may use, in the order tried when the patient stated no preference: the
 # portal first (it may carry anything), then text, e-mail, and a letter last (slow, costly).
@@ -33,10 +33,7 @@ def check_actor(organization_id: int, actor) -> None:
         raise ValueError(
             "Every outreach change needs an acting user (the system user for automation)"
         )
-    if getattr(actor, "is_system", False) or actor.is_superuser:
-        return
-    if not organizations_for(actor).filter(pk=organization_id).exists():
-        raise NotAllowed("You may not work this patient's outreach")
+    require_organization_access(actor, organization_id, what="this patient's outreach")
 
 
 def facts_for(patient: Patient) -> ContactFacts:
