@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
@@ -24,6 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from carehub.errors import DomainError
+from carehub.safejson import UnsafeJSON, load_json
 from outreach.services.inbound import receive_sms
 from outreach.services.outbox import record_delivery_status
 
@@ -44,9 +44,13 @@ def _verified_payload(request: HttpRequest) -> tuple[dict | None, JsonResponse |
     if not secret or not hmac.compare_digest(given, signature(body, secret)):
         return None, JsonResponse({"error": "bad or missing signature"}, status=401)
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None, JsonResponse({"error": "body is not JSON"}, status=400)
+        # The safe loader: a NUL or a lone surrogate in a message body would otherwise reach
+        # PostgreSQL text columns and fail there, after the signature was accepted.
+        payload = load_json(body)
+    except UnsafeJSON as error:
+        return None, JsonResponse(
+            {"error": f"body is not JSON CareHub can take: {error}"}, status=400
+        )
     if not isinstance(payload, dict):
         return None, JsonResponse({"error": "body must be a JSON object"}, status=400)
     return payload, None

@@ -145,6 +145,17 @@ def test_inbound_stop_revokes_consent_and_a_question_creates_a_callback(
     assert consent.status == Consent.Status.REVOKED
 
 
+def test_an_inbound_body_with_a_nul_character_is_refused_and_records_nothing(
+    client, templates, patient_factory, settings
+):
+    settings.CAREHUB_SMS_WEBHOOK_SECRET = SECRET
+    patient = patient_factory()
+    response = post(client, "inbound", {"from": patient.phone, "body": "call me\u0000 back"})
+    assert response.status_code == 400
+    assert "NUL" in response.json()["error"]
+    assert not patient.outreach_follow_ups.exists()
+
+
 def test_no_secret_configured_refuses_every_webhook(client, settings):
     settings.CAREHUB_SMS_WEBHOOK_SECRET = ""
     assert post(client, "inbound", {"from": "+16175550100", "body": "STOP"}).status_code == 401
