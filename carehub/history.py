@@ -229,8 +229,25 @@ def record_history(
         f"FROM {quote(model._meta.db_table)} WHERE {where}"
     )
     with _history_helper(), transaction.atomic(), connection_for(model).cursor() as cursor:
-        cursor.execute(sql, [timezone.now(), reason[:100], history_type, actor.pk, *params])
+        cursor.execute(sql, [timezone.now(), reason, history_type, actor.pk, *params])
         return cursor.rowcount
+
+
+def _with_history_cte(model: type[models.Model], write_sql: str, history_type: str) -> str:
+    """PostgreSQL: `write_sql` (an INSERT or UPDATE ending in `RETURNING <table>.*`) and the
+    history rows of what it wrote as one statement (a data-modifying CTE), returning the
+    written primary keys. The history copies the rows as the statement left them, so it is
+    exactly what `record_history` would copy afterwards, without sending the ids back and
+    forth. Its parameters follow `write_sql`'s: history date, reason, type, actor."""
+    quote = connection_for(model).ops.quote_name
+    table, copied = _history_columns(model)
+    columns = ", ".join(quote(c) for c in copied)
+    return (
+        f"WITH written AS ({write_sql}), history AS (INSERT INTO {quote(table)} ({columns}, "  # noqa: S608
+        "history_date, history_change_reason, history_type, history_user_id) "
+        f"SELECT {columns}, %s, %s, '{history_type}', %s FROM written) "
+        f"SELECT {quote(model._meta.pk.column)} FROM written"
+    )
 
 
 def record_history_for(
@@ -265,19 +282,25 @@ def insert_select_with_history(
     """`INSERT INTO <table> (columns) <select_sql>` and a history row per inserted row, in one
     transaction: set-based creation that keeps the audit. With `skip_conflicts`, rows that
     would break a unique constraint are left out (someone else wrote them first). Returns the
-    new primary keys."""
+    new primary keys. On PostgreSQL the rows and their history are one statement."""
     if actor is None:
         raise ValueError("Every change needs an acting user (the system user for automation)")
-    quote = connection_for(model).ops.quote_name
-    pk = quote(model._meta.pk.column)
-    sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
-        f"{select_sql}{' ON CONFLICT DO NOTHING' if skip_conflicts else ''} RETURNING {pk}"
+    conn = connection_for(model)
+    quote = conn.ops.quote_name
+    table = quote(model._meta.db_table)
+    insert = (
+        f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "
+        f"{select_sql}{' ON CONFLICT DO NOTHING' if skip_conflicts else ''}"
     )
-    with _history_helper(), transaction.atomic():
-        with connection_for(model).cursor() as cursor:
-            cursor.execute(sql, list(params))
-            created = [row[0] for row in cursor.fetchall()]
+    with _history_helper(), transaction.atomic(), conn.cursor() as cursor:
+        if conn.vendor == "postgresql":
+            cursor.execute(
+                _with_history_cte(model, f"{insert} RETURNING {table}.*", "+"),
+                [*params, timezone.now(), reason, actor.pk],
+            )
+            return [row[0] for row in cursor.fetchall()]
+        cursor.execute(f"{insert} RETURNING {quote(model._meta.pk.column)}", list(params))
+        created = [row[0] for row in cursor.fetchall()]
         record_history_for(model, created, actor=actor, reason=reason, history_type="+")
     return created
 
@@ -294,20 +317,23 @@ def update_from_with_history(
 ) -> list[int]:
     """`UPDATE <table> SET <assignments> FROM <from_sql> WHERE <where>` and a history row per
     updated row, in one transaction: a set-based change whose values come from another table
-    (in `where`, name the updated table by its table name). Returns the updated primary keys."""
+    (in `where`, name the updated table by its table name). Returns the updated primary keys.
+    On PostgreSQL the update and its history are one statement."""
     if actor is None:
         raise ValueError("Every change needs an acting user (the system user for automation)")
     conn = connection_for(model)
     table = conn.ops.quote_name(model._meta.db_table)
     pk = conn.ops.quote_name(model._meta.pk.column)
-    sql = (
-        f"UPDATE {table} SET {assignments} FROM {from_sql} WHERE {where} "  # noqa: S608
-        f"RETURNING {table}.{pk}"
-    )
-    with _history_helper(), transaction.atomic():
-        with conn.cursor() as cursor:
-            cursor.execute(sql, list(params))
-            updated = [row[0] for row in cursor.fetchall()]
+    update = f"UPDATE {table} SET {assignments} FROM {from_sql} WHERE {where}"  # noqa: S608
+    with _history_helper(), transaction.atomic(), conn.cursor() as cursor:
+        if conn.vendor == "postgresql":
+            cursor.execute(
+                _with_history_cte(model, f"{update} RETURNING {table}.*", "~"),
+                [*params, timezone.now(), reason, actor.pk],
+            )
+            return [row[0] for row in cursor.fetchall()]
+        cursor.execute(f"{update} RETURNING {table}.{pk}", list(params))
+        updated = [row[0] for row in cursor.fetchall()]
         record_history_for(model, updated, actor=actor, reason=reason, history_type="~")
     return updated
 

@@ -39,25 +39,40 @@ def gap_status(status: str, period_end: dt.date, today: dt.date) -> str:
     return DEQM_STATUS[status]
 
 
-def _stage(rows: list[tuple]) -> None:
-    postgres = connection.vendor == "postgresql"
+def stage_rows(name: str, columns: list[tuple[str, str]], rows: list[tuple]) -> None:
+    """Fill the temporary table `name` (created on first use, emptied otherwise) with `rows`:
+    PostgreSQL COPY, plain inserts on SQLite. `columns` are (name, SQL type) pairs."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE} (patient_id bigint NOT NULL, "
-            "ip boolean NOT NULL, denom boolean NOT NULL, denex boolean NOT NULL, "
-            "numer boolean NOT NULL, status varchar(16) NOT NULL, "
-            f"gap_status varchar(16) NOT NULL, evidence {'jsonb' if postgres else 'text'} NOT NULL)"
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} "
+            f"({', '.join(f'{column} {kind}' for column, kind in columns)})"
         )
-        cursor.execute(f"DELETE FROM {STAGE}")  # noqa: S608
-        if postgres:
-            with cursor.copy(f"COPY {STAGE} ({', '.join(STAGED)}) FROM STDIN") as copy:
+        cursor.execute(f"DELETE FROM {name}")  # noqa: S608
+        names = ", ".join(column for column, _ in columns)
+        if connection.vendor == "postgresql":
+            with cursor.copy(f"COPY {name} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
         else:
             cursor.executemany(
-                f"INSERT INTO {STAGE} VALUES ({', '.join(['%s'] * len(STAGED))})",  # noqa: S608
+                f"INSERT INTO {name} ({names}) VALUES ({', '.join(['%s'] * len(columns))})",  # noqa: S608
                 rows,
             )
+
+
+def _stage(rows: list[tuple]) -> None:
+    postgres = connection.vendor == "postgresql"
+    stage_rows(
+        STAGE,
+        [
+            ("patient_id", "bigint NOT NULL"),
+            *((c, "boolean NOT NULL") for c in ("ip", "denom", "denex", "numer")),
+            ("status", "varchar(16) NOT NULL"),
+            ("gap_status", "varchar(16) NOT NULL"),
+            ("evidence", f"{'jsonb' if postgres else 'text'} NOT NULL"),
+        ],
+        rows,
+    )
 
 
 def store_results(

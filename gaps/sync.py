@@ -1,8 +1,8 @@
 """Engine results flow into care gaps, and the 14-day documentation rule.
 
-After each evaluation, per measure, period and chunk of patients (set-based, a few queries per
-measure; what to change is decided in SQL against the stored results, only gaps that change are
-loaded):
+After each evaluation, per measure, period and chunk of patients (set-based, a few statements
+per measure; what to change is decided in SQL against the stored results and only the gaps that
+change are written, each with its history row in the same statement on PostgreSQL):
 - an open result with no gap opens one (identified, source: engine);
 - a met numerator closes the gap from any state but closed, with the resource the engine found as
   evidence; pending outreach stops because the gap is no longer open;
@@ -15,6 +15,7 @@ The system user acts; each change leaves a history row with the reason.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
@@ -22,7 +23,6 @@ from django.utils import timezone
 
 from carehub import events
 from carehub.history import (
-    bulk_create_with_history,
     bulk_update_with_history,
     get_system_user,
     insert_select_with_history,
@@ -41,6 +41,7 @@ from gaps.care_gaps import (
 )
 from gaps.measures import MEASURE_WEIGHTS
 from gaps.models import Measure, MeasureResult
+from gaps.results import stage_rows
 
 COORDINATION_DAYS = 2
 NOT_GIVEN = object()
@@ -56,35 +57,53 @@ class SyncCounts:
     details: dict = field(default_factory=dict)
 
 
-def _evidence_of(result: MeasureResult, criteria: str) -> list[dict]:
-    return [e for e in result.evidence if e.get("criterion", "").startswith(criteria)]
+class _Sql(str):
+    """A value given as SQL (a column of the query), not as a parameter."""
 
 
-def _engine_evidence(gap: CareGap, result: MeasureResult, actor, now, kind: str) -> GapEvidence:
-    # An inverse measure (CMS122) closes when its numerator finds nothing: no record to cite, so
-    # the result itself is the evidence.
-    found = _evidence_of(result, kind)
-    first = found[0] if found else {}
-    service_date = None
-    if first.get("date"):
-        try:
-            service_date = dt.date.fromisoformat(first["date"][:10])
-        except ValueError:
-            service_date = None
-    return GapEvidence(
-        organization_id=gap.organization_id,
-        gap=gap,
-        kind=GapEvidence.Kind.ENGINE_RESOURCE,
-        service_date=service_date,
-        reference=", ".join(e.get("resource", "") for e in found)[:300]
-        or f"Measure result #{result.pk}",
-        added_by=actor,
-        added_at=now,
-    )
+def _values(model, values: dict) -> tuple[list[str], list[str], list]:
+    """The columns of a new `model` row, what to select for each (SQL or `%s`) and the
+    parameters: `values` by field name, the field's default for the rest."""
+    columns, select, params = [], [], []
+    for model_field in model._meta.concrete_fields:
+        if model_field.primary_key:
+            continue
+        columns.append(model_field.column)
+        value = values.get(model_field.name, NOT_GIVEN)
+        if isinstance(value, _Sql):
+            select.append(value)
+            continue
+        select.append("%s")
+        params.append(
+            model_field.get_db_prep_save(
+                model_field.get_default() if value is NOT_GIVEN else value, connection
+            )
+        )
+    return columns, select, params
 
 
-def _sql_value(field, value):
-    return field.get_db_prep_save(value, connection)
+def _assignments(**values) -> tuple[str, list]:
+    """`SET` clause of a CareGap update: field name -> value (or _Sql), and its parameters."""
+    sql, params = [], []
+    for name, value in values.items():
+        model_field = CareGap._meta.get_field(name)
+        if isinstance(value, _Sql):
+            sql.append(f"{model_field.column} = {value}")
+        else:
+            sql.append(f"{model_field.column} = %s")
+            params.append(model_field.get_db_prep_save(value, connection))
+    return ", ".join(sql), params
+
+
+def _ids_in(column: str, ids: list[int]):
+    """(SQL, params) batches testing `column` against `ids`: one array parameter on PostgreSQL,
+    lists the databases accept elsewhere."""
+    if connection.vendor == "postgresql":
+        yield f"{column} = ANY(%s)", [list(ids)]
+        return
+    for start in range(0, len(ids), 5000):
+        batch = ids[start : start + 5000]
+        yield f"{column} IN ({', '.join(['%s'] * len(batch))})", batch
 
 
 def _open_new_gaps(
@@ -92,36 +111,26 @@ def _open_new_gaps(
 ) -> list[int]:
     """One `INSERT … SELECT` opens a gap for every open result without one (history written
     set-based in the same transaction); a gap someone else opened meanwhile is left alone."""
-    explicit = {
-        "organization": "r.organization_id",
-        "patient": "r.patient_id",
-        "measure": "r.measure_id",
-        "period_start": "r.period_start",
-        "period_end": "r.period_end",
-        "measure_result": "r.id",
-        "measure_code": measure.cms,
-        "primary_source": SourceKind.ENGINE,
-        "state": GapState.IDENTIFIED,
-        "state_changed_at": now,
-        "next_step": NextStep.REVIEW_RECORDS,
-        "next_step_due": today + dt.timedelta(days=2),
-        "due_date": period_end,
-        "measure_weight": MEASURE_WEIGHTS.get(measure.cms, 1),
-        "created_at": now,
-    }
-    columns, select, params = [], [], []
-    for model_field in CareGap._meta.concrete_fields:
-        if model_field.primary_key:
-            continue
-        columns.append(model_field.column)
-        value = explicit.get(model_field.name, NOT_GIVEN)
-        if isinstance(value, str) and value.startswith("r."):
-            select.append(value)
-            continue
-        select.append("%s")
-        params.append(
-            _sql_value(model_field, model_field.get_default() if value is NOT_GIVEN else value)
-        )
+    columns, select, params = _values(
+        CareGap,
+        {
+            "organization": _Sql("r.organization_id"),
+            "patient": _Sql("r.patient_id"),
+            "measure": _Sql("r.measure_id"),
+            "period_start": _Sql("r.period_start"),
+            "period_end": _Sql("r.period_end"),
+            "measure_result": _Sql("r.id"),
+            "measure_code": measure.cms,
+            "primary_source": SourceKind.ENGINE,
+            "state": GapState.IDENTIFIED,
+            "state_changed_at": now,
+            "next_step": NextStep.REVIEW_RECORDS,
+            "next_step_due": today + dt.timedelta(days=2),
+            "due_date": period_end,
+            "measure_weight": MEASURE_WEIGHTS.get(measure.cms, 1),
+            "created_at": now,
+        },
+    )
     results = MeasureResult._meta.db_table
     gaps = CareGap._meta.db_table
     sql = (
@@ -141,7 +150,7 @@ def _open_new_gaps(
         *(patient_range or ()),
         measure.cms,
     ]
-    created = insert_select_with_history(
+    return insert_select_with_history(
         CareGap,
         columns,
         sql,
@@ -150,38 +159,6 @@ def _open_new_gaps(
         reason="Opened by the engine: the service is due",
         skip_conflicts=True,
     )
-    for start in range(0, len(created), 5000):
-        batch = created[start : start + 5000]
-        source = {
-            "gap": "g.id",
-            "kind": SourceKind.ENGINE,
-            "name": "engine",
-            "due_date": period_end,
-            "reported_at": now,
-        }
-        columns, select, source_params = [], [], []
-        for model_field in GapSource._meta.concrete_fields:
-            if model_field.primary_key:
-                continue
-            columns.append(model_field.column)
-            value = source.get(model_field.name, NOT_GIVEN)
-            if value == "g.id":
-                select.append(value)
-                continue
-            select.append("%s")
-            source_params.append(
-                _sql_value(model_field, model_field.get_default() if value is NOT_GIVEN else value)
-            )
-        insert_select_with_history(
-            GapSource,
-            columns,
-            f"SELECT {', '.join(select)} FROM {gaps} g "  # noqa: S608
-            f"WHERE g.id IN ({', '.join(['%s'] * len(batch))})",
-            [*source_params, *batch],
-            actor=actor,
-            reason="Reported by the engine",
-        )
-    return created
 
 
 def _join_results(organization, measure: Measure, period_start, period_end, patient_range):
@@ -204,54 +181,108 @@ def _join_results(organization, measure: Measure, period_start, period_end, pati
     return sql, params
 
 
-def _state_changes() -> tuple[str, list]:
-    """SQL true when a result moves its gap's workflow state (the rules of the docstring)."""
-    gaps = CareGap._meta.db_table
-    open_states = sorted(OPEN_STATES)
-    sql = (
-        f"((r.status = %s AND {gaps}.state <> %s)"
-        f" OR (r.status = %s AND {gaps}.state IN ({', '.join(['%s'] * len(open_states))}))"
-        f" OR (r.status = %s AND {gaps}.state = %s AND {gaps}.closed_by_engine))"
-    )
-    params = [
+@dataclass(frozen=True)
+class _Move:
+    """A workflow move the engine's results make: which results and gap states it applies to,
+    what it writes, the history reason, and the kind of evidence it cites (if any)."""
+
+    counted: str
+    status: str
+    states: tuple[str, ...]
+    reason: str
+    evidence_kind: str | None = None
+    closed_by_engine_only: bool = False
+    other_states: bool = False  # `states` are the states it does *not* apply to
+
+
+_MOVES = (
+    _Move(
+        "closed",
         MeasureResult.Status.CLOSED,
-        GapState.CLOSED,
+        (GapState.CLOSED,),
+        "Closed by the engine: new clinical data meets the measure",
+        evidence_kind="numerator",
+        other_states=True,
+    ),
+    _Move(
+        "excluded",
         MeasureResult.Status.EXCLUDED,
-        *open_states,
+        tuple(sorted(OPEN_STATES)),
+        "Not a gap: the engine finds the patient excluded",
+        evidence_kind="exclusion",
+    ),
+    _Move(
+        "to_review",
         MeasureResult.Status.OPEN,
-        GapState.CLOSED,
-    ]
-    return sql, params
+        (GapState.CLOSED,),
+        "The engine no longer finds what closed this gap; please review",
+        closed_by_engine_only=True,
+    ),
+)
 
 
-def _gaps_to_change(organization, measure: Measure, period_start, period_end, patient_range):
-    """(result id, gap id) of the gaps whose state the results change: the comparison runs in
-    SQL, so only the few gaps that move are loaded."""
+def _state_changes() -> tuple[str, list]:
+    """SQL true when a result moves its gap's workflow state (any of _MOVES)."""
+    sql, params = [], []
+    for move in _MOVES:
+        condition, condition_params = _move_condition(move)
+        sql.append(condition)
+        params += condition_params
+    return "(" + " OR ".join(sql) + ")", params
+
+
+def _move_condition(move: _Move) -> tuple[str, list]:
     gaps = CareGap._meta.db_table
-    join, join_params = _join_results(
-        organization, measure, period_start, period_end, patient_range
-    )
-    changes, change_params = _state_changes()
     sql = (
-        f"SELECT r.id, {gaps}.id FROM {MeasureResult._meta.db_table} r, {gaps} "  # noqa: S608
-        f"WHERE {join} AND {changes}"
+        f"(r.status = %s AND {gaps}.state {'NOT IN' if move.other_states else 'IN'} "
+        f"({', '.join(['%s'] * len(move.states))})"
+        + (f" AND {gaps}.closed_by_engine" if move.closed_by_engine_only else "")
+        + ")"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*join_params, *change_params])
-        return cursor.fetchall()
+    return sql, [move.status, *move.states]
+
+
+def _move_assignments(move: _Move, *, now, today) -> tuple[str, list]:
+    common = {"state_changed_at": now, "measure_result": _Sql("r.id")}
+    if move.counted == "closed":
+        return _assignments(
+            state=GapState.CLOSED,
+            closed_at=now,
+            closed_by_engine=True,
+            needs_coordination=False,
+            coordination_due=None,
+            next_step="",
+            next_step_due=None,
+            **common,
+        )
+    if move.counted == "excluded":
+        return _assignments(
+            state=GapState.NOT_A_GAP,
+            not_a_gap_reason=NotAGapReason.EXCLUDED,
+            next_step="",
+            next_step_due=None,
+            **common,
+        )
+    return _assignments(
+        state=GapState.NEEDS_REVIEW,
+        closed_by_engine=False,
+        next_step=NextStep.COORDINATOR_REVIEW,
+        next_step_due=today + dt.timedelta(days=2),
+        **common,
+    )
 
 
 def _link_to_results(
-    organization, measure: Measure, period_start, period_end, patient_range, *, actor, now
+    organization, measure: Measure, period_start, period_end, patient_range, *, actor
 ) -> list[int]:
-    """Point every other gap at its latest result in one `UPDATE … FROM` (history set-based);
-    a list-reported gap the engine now evaluates gains the engine as a source."""
+    """Point every gap the results do not move at its latest result, in one `UPDATE … FROM`
+    (history set-based). Results are rewritten in place, so an unchanged rerun links none."""
     gaps = CareGap._meta.db_table
     join, join_params = _join_results(
         organization, measure, period_start, period_end, patient_range
     )
     changes, change_params = _state_changes()
-    linked = update_from_with_history(
+    return update_from_with_history(
         CareGap,
         assignments="measure_result_id = r.id",
         from_sql=f"{MeasureResult._meta.db_table} r",
@@ -261,35 +292,142 @@ def _link_to_results(
         actor=actor,
         reason="Linked to the latest evaluation",
     )
-    sources = GapSource._meta.db_table
-    source_values = {"gap": "g.id", "kind": SourceKind.ENGINE, "name": "engine",
-                     "due_date": period_end, "reported_at": now}  # fmt: skip
-    columns, select, params = [], [], []
-    for model_field in GapSource._meta.concrete_fields:
-        if model_field.primary_key:
-            continue
-        columns.append(model_field.column)
-        value = source_values.get(model_field.name, NOT_GIVEN)
-        if value == "g.id":
-            select.append(value)
-            continue
-        select.append("%s")
-        params.append(
-            _sql_value(model_field, model_field.get_default() if value is NOT_GIVEN else value)
+
+
+def _move_gaps(
+    organization, measure: Measure, period_start, period_end, patient_range, *, actor, now, today
+) -> dict[_Move, list[int]]:
+    """Each workflow move in one `UPDATE … FROM` with its reason in the history. The update
+    locks each row and checks its state again when it gets it: an agent's transition
+    committed meanwhile wins (the gap no longer matches, it is left alone)."""
+    join, join_params = _join_results(
+        organization, measure, period_start, period_end, patient_range
+    )
+    moved = {}
+    for move in _MOVES:
+        assignments, assignment_params = _move_assignments(move, now=now, today=today)
+        condition, condition_params = _move_condition(move)
+        moved[move] = update_from_with_history(
+            CareGap,
+            assignments=assignments,
+            from_sql=f"{MeasureResult._meta.db_table} r",
+            where=f"{join} AND {condition}",
+            params=[*assignment_params, *join_params, *condition_params],
+            actor=actor,
+            reason=move.reason,
         )
-    for start in range(0, len(linked), 5000):
-        batch = linked[start : start + 5000]
+    return moved
+
+
+def _engine_evidence(result_id: int, evidence: list[dict], kind: str) -> tuple:
+    """(service date, reference) of what the engine found for `kind` (numerator or exclusion).
+    An inverse measure (CMS122) closes when its numerator finds nothing: no record to cite, so
+    the result itself is the evidence."""
+    found = [e for e in evidence if e.get("criterion", "").startswith(kind)]
+    first = found[0] if found else {}
+    service_date = None
+    if first.get("date"):
+        try:
+            service_date = dt.date.fromisoformat(first["date"][:10])
+        except ValueError:
+            service_date = None
+    reference = ", ".join(e.get("resource", "") for e in found)[:300]
+    return service_date, reference or f"Measure result #{result_id}"
+
+
+EVIDENCE_STAGE = "carehub_gap_evidence_stage"
+
+
+def _add_evidence(moved: dict[_Move, list[int]], *, actor, now) -> None:
+    """The engine's evidence for the gaps it closed or excluded: computed from their results
+    (only those gaps' results are read), staged, then one `INSERT … SELECT` with history."""
+    gaps, results = CareGap._meta.db_table, MeasureResult._meta.db_table
+    rows = []
+    for move, gap_ids in moved.items():
+        if move.evidence_kind is None or not gap_ids:
+            continue
+        for where, params in _ids_in("g.id", gap_ids):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT g.id, g.organization_id, r.id, r.evidence FROM {gaps} g "  # noqa: S608
+                    f"JOIN {results} r ON r.id = g.measure_result_id WHERE {where}",
+                    params,
+                )
+                for gap_id, organization_id, result_id, evidence in cursor.fetchall():
+                    if isinstance(evidence, str):  # SQLite keeps JSON as text
+                        evidence = json.loads(evidence)
+                    service_date, reference = _engine_evidence(
+                        result_id, evidence, move.evidence_kind
+                    )
+                    rows.append(
+                        (
+                            gap_id,
+                            organization_id,
+                            connection.ops.adapt_datefield_value(service_date),
+                            reference,
+                        )
+                    )
+    if not rows:
+        return
+    stage_rows(
+        EVIDENCE_STAGE,
+        [
+            ("gap_id", "bigint"),
+            ("organization_id", "bigint"),
+            ("service_date", "date"),
+            ("reference", "varchar(300)"),
+        ],
+        rows,
+    )
+    columns, select, params = _values(
+        GapEvidence,
+        {
+            "organization": _Sql("e.organization_id"),
+            "gap": _Sql("e.gap_id"),
+            "kind": GapEvidence.Kind.ENGINE_RESOURCE,
+            "service_date": _Sql("e.service_date"),
+            "reference": _Sql("e.reference"),
+            "added_by": actor.pk,
+            "added_at": now,
+        },
+    )
+    insert_select_with_history(
+        GapEvidence,
+        columns,
+        f"SELECT {', '.join(select)} FROM {EVIDENCE_STAGE} e",  # noqa: S608
+        params,
+        actor=actor,
+        reason="Evidence found by the engine",
+    )
+
+
+def _add_engine_sources(gap_ids: list[int], *, actor, now, period_end) -> None:
+    """The gaps the engine opened, linked or moved that have no engine source gain one (a
+    list-reported gap the engine also evaluates; a gap the engine opened), set-based."""
+    if not gap_ids:
+        return
+    gaps, sources = CareGap._meta.db_table, GapSource._meta.db_table
+    columns, select, params = _values(
+        GapSource,
+        {
+            "gap": _Sql("g.id"),
+            "kind": SourceKind.ENGINE,
+            "name": "engine",
+            "due_date": period_end,
+            "reported_at": now,
+        },
+    )
+    for where, id_params in _ids_in("g.id", gap_ids):
         insert_select_with_history(
             GapSource,
             columns,
-            f"SELECT {', '.join(select)} FROM {gaps} g "  # noqa: S608
-            f"WHERE g.id IN ({', '.join(['%s'] * len(batch))}) AND g.primary_source <> %s "
+            f"SELECT {', '.join(select)} FROM {gaps} g WHERE {where} "  # noqa: S608
             f"AND NOT EXISTS (SELECT 1 FROM {sources} s WHERE s.gap_id = g.id AND s.kind = %s)",
-            [*params, *batch, SourceKind.ENGINE, SourceKind.ENGINE],
+            [*params, *id_params, SourceKind.ENGINE],
             actor=actor,
             reason="Reported by the engine",
+            skip_conflicts=True,
         )
-    return linked
 
 
 @transaction.atomic
@@ -303,125 +441,28 @@ def sync_gaps_from_results(
     patient_range: tuple[int, int] | None = None,
 ) -> SyncCounts:
     """Bring the gaps of one measure and period (of the patients in `patient_range`, inclusive;
-    None: all) in line with the stored results."""
+    None: all) in line with the stored results. Every write is a set-based statement that
+    touches only the gaps that change; an unchanged rerun writes nothing."""
     actor = actor or get_system_user()
     now = timezone.now()
     today = timezone.localdate()
-    counts = SyncCounts()
-    created = _open_new_gaps(
-        organization,
-        measure,
-        period_start,
-        period_end,
-        patient_range,
-        actor=actor,
-        now=now,
-        today=today,
-    )
-    counts.opened = len(created)
-    counts.linked = len(
-        _link_to_results(
-            organization, measure, period_start, period_end, patient_range, actor=actor, now=now
-        )
-    )
-    pairs = _gaps_to_change(organization, measure, period_start, period_end, patient_range)
-    if not pairs:
-        # Work items follow in this transaction (worklists subscribes).
-        events.publish(events.GAPS_SYNCED, organization=organization, gap_ids=created, actor=actor)
-        return counts
-    result_of = {gap_id: result_id for result_id, gap_id in pairs}
-    results = MeasureResult.objects.only(
-        "pk", "patient_id", "status", "evidence", "organization_id"
-    ).in_bulk(list(result_of.values()))
-    # Locked and read again: an agent's transition committed since the comparison wins.
-    locked = CareGap.objects.select_for_update().filter(pk__in=list(result_of)).order_by("pk")
-    changed, evidence, reasons = [], [], {}
-    for gap in locked:
-        result = results[result_of[gap.pk]]
-        reason = None
-        if result.status == MeasureResult.Status.CLOSED and gap.state != GapState.CLOSED:
-            evidence.append(_engine_evidence(gap, result, actor, now, "numerator"))
-            gap.state, gap.closed_at, gap.closed_by_engine = GapState.CLOSED, now, True
-            gap.needs_coordination, gap.coordination_due = False, None
-            gap.next_step, gap.next_step_due = "", None
-            reason, counts.closed = (
-                "Closed by the engine: new clinical data meets the measure",
-                counts.closed + 1,
-            )
-        elif result.status == MeasureResult.Status.EXCLUDED and gap.state in OPEN_STATES:
-            evidence.append(_engine_evidence(gap, result, actor, now, "exclusion"))
-            gap.state, gap.not_a_gap_reason = GapState.NOT_A_GAP, NotAGapReason.EXCLUDED
-            gap.next_step, gap.next_step_due = "", None
-            reason, counts.excluded = (
-                "Not a gap: the engine finds the patient excluded",
-                counts.excluded + 1,
-            )
-        elif (
-            result.status == MeasureResult.Status.OPEN
-            and gap.state == GapState.CLOSED
-            and gap.closed_by_engine
-        ):
-            gap.state, gap.closed_by_engine = GapState.NEEDS_REVIEW, False
-            gap.next_step = NextStep.COORDINATOR_REVIEW
-            gap.next_step_due = today + dt.timedelta(days=2)
-            reason, counts.to_review = (
-                "The engine no longer finds what closed this gap; please review",
-                counts.to_review + 1,
-            )
-        if reason is not None:
-            gap.state_changed_at = now
-            gap.measure_result_id = result.pk
-            reasons[gap.pk] = reason
-            changed.append(gap)
-    fields = [
-        "state",
-        "state_changed_at",
-        "measure_result",
-        "closed_at",
-        "closed_by_engine",
-        "needs_coordination",
-        "coordination_due",
-        "next_step",
-        "next_step_due",
-        "not_a_gap_reason",
-    ]
-    # One history reason per kind of change, so each batch carries the right one.
-    by_reason: dict[str, list[CareGap]] = {}
-    for gap in changed:
-        by_reason.setdefault(reasons[gap.pk], []).append(gap)
-    for reason, batch in by_reason.items():
-        bulk_update_with_history(batch, fields, actor=actor, reason=reason)
-    bulk_create_with_history(evidence, actor=actor, reason="Evidence found by the engine")
+    where = (organization, measure, period_start, period_end, patient_range)
+    created = _open_new_gaps(*where, actor=actor, now=now, today=today)
+    linked = _link_to_results(*where, actor=actor)
+    moved = _move_gaps(*where, actor=actor, now=now, today=today)
+    _add_evidence(moved, actor=actor, now=now)
+    moved_ids = [gap_id for gap_ids in moved.values() for gap_id in gap_ids]
     _add_engine_sources(
-        [g for g in changed if g.primary_source != SourceKind.ENGINE], actor, now, period_end
+        [*created, *linked, *moved_ids], actor=actor, now=now, period_end=period_end
     )
-    moved = [gap.pk for gap in changed if reasons[gap.pk] != "Linked to the latest evaluation"]
+    counts = SyncCounts(opened=len(created), linked=len(linked))
+    for move, gap_ids in moved.items():
+        setattr(counts, move.counted, len(gap_ids))
+    # Work items follow in this transaction (worklists subscribes).
     events.publish(
-        events.GAPS_SYNCED, organization=organization, gap_ids=[*created, *moved], actor=actor
+        events.GAPS_SYNCED, organization=organization, gap_ids=[*created, *moved_ids], actor=actor
     )
     return counts
-
-
-def _add_engine_sources(gaps: list[CareGap], actor, now, period_end) -> None:
-    """A list-reported gap the engine also evaluates gains the engine as a source."""
-    if not gaps:
-        return
-    known = set(
-        GapSource.objects.filter(gap__in=gaps, kind=SourceKind.ENGINE).values_list(
-            "gap_id", flat=True
-        )
-    )
-    bulk_create_with_history(
-        [
-            GapSource(
-                gap=gap, kind=SourceKind.ENGINE, name="engine", due_date=period_end, reported_at=now
-            )
-            for gap in gaps
-            if gap.pk not in known
-        ],
-        actor=actor,
-        reason="Reported by the engine",
-    )
 
 
 @transaction.atomic
