@@ -14,6 +14,9 @@ runs in its own process so its peak RSS is its own, and prints its figure beside
 - sharded1 / sharded2: the nightly split into chunk tasks, with 1 and then 2 qcluster
   processes (one worker each), wall time from queueing to the run's end and the workers' peak
   RSS. BENCH_SCALE_STEPS picks steps (comma-separated).
+
+BENCH_PROFILE=/path/file.prof runs each step under cProfile and dumps its statistics there
+(suffixed with the step name); read them with `python -m pstats`.
 """
 
 import datetime as dt
@@ -32,6 +35,7 @@ DB = os.environ.get("BENCH_SCALE_DB", "carehub_scale_1m")
 ORG = os.environ.get("BENCH_SCALE_ORG", "scale")
 STEPS = os.environ.get("BENCH_SCALE_STEPS", "engine,evaluate,sharded1,sharded2").split(",")
 ENGINE_PATIENTS = int(os.environ.get("BENCH_ENGINE_PATIENTS", "100000"))
+PROFILE = os.environ.get("BENCH_PROFILE", "")
 GIB = 1024**3
 
 
@@ -210,6 +214,24 @@ def main() -> None:
 
 
 def _run(step: str) -> None:
+    if PROFILE:
+        import cProfile
+
+        # Where the time goes inside one step (the figures it prints include the profiler's
+        # overhead, so read them as relative, not as the benchmark's result).
+        profiler = cProfile.Profile()
+        profiler.enable()
+        try:
+            _run_step(step)
+        finally:
+            profiler.disable()
+            profiler.dump_stats(f"{PROFILE}.{step}")
+            print(f"  profile: {PROFILE}.{step}")
+        return
+    _run_step(step)
+
+
+def _run_step(step: str) -> None:
     if step == "engine":
         step_engine()
     elif step == "evaluate":
