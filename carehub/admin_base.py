@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import models
@@ -30,14 +31,30 @@ class CappedCountPaginator(Paginator):
     """Counts at most CAP rows: `SELECT COUNT(*) FROM (... LIMIT CAP+1)`.
 
     A plain count of a million-row table costs seconds on every page view; an agent only needs to
-    know there is "more than a few pages". Past the cap the changelist still pages forward.
+    know there is "more than a few pages". A page asked for past the cap (`for_request`) is
+    counted up to, so the list pages forward: counting to the cap alone made page 22 of 50-row
+    pages "invalid", and the admin sent the agent back to page 1. REACH bounds how far a page
+    number can make it count.
     """
 
     CAP = 1000
+    REACH = 10_000
+
+    def __init__(self, *args, reach: int = 0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reach = min(reach, self.REACH)
+
+    @classmethod
+    def for_request(cls, request: HttpRequest, queryset, per_page: int, *args, **kwargs):
+        try:
+            page = int(request.GET.get(PAGE_VAR, 1))
+        except ValueError:
+            page = 1
+        return cls(queryset, per_page, *args, reach=page * per_page, **kwargs)
 
     @cached_property
     def count(self) -> int:
-        return self.object_list.values("pk")[: self.CAP + 1].count()
+        return self.object_list.values("pk")[: max(self.CAP, self.reach) + 1].count()
 
 
 class ScopedAdmin(SimpleHistoryAdmin):
@@ -56,6 +73,11 @@ class ScopedAdmin(SimpleHistoryAdmin):
         queryset = type(self).selector(request.user)
         ordering = self.get_ordering(request)
         return queryset.order_by(*ordering) if ordering else queryset
+
+    def get_paginator(self, request, queryset, per_page, *args, **kwargs):
+        if issubclass(self.paginator, CappedCountPaginator):
+            return self.paginator.for_request(request, queryset, per_page, *args, **kwargs)
+        return super().get_paginator(request, queryset, per_page, *args, **kwargs)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         selector = self.related_selectors.get(db_field.related_model)

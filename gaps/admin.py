@@ -26,6 +26,9 @@ class ReadOnlyScopedAdmin(admin.ModelAdmin):
         ordering = self.get_ordering(request)
         return queryset.order_by(*ordering) if ordering else queryset
 
+    def get_paginator(self, request, queryset, per_page, *args, **kwargs):
+        return self.paginator.for_request(request, queryset, per_page, *args, **kwargs)
+
     def has_add_permission(self, request) -> bool:
         return False
 

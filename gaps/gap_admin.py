@@ -14,7 +14,12 @@ from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.contrib.admin.templatetags.admin_list import result_headers, result_list
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
+from django.contrib.admin.utils import display_for_field, display_for_value, quote
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.db import models
 from django.db.models import Exists, OuterRef
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect
@@ -22,7 +27,8 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.functional import cached_property
+from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from audit.models import AccessLog
@@ -183,6 +189,123 @@ class OwnerFilter(admin.SimpleListFilter):
         return queryset
 
 
+class GapChangeList(ChangeList):
+    """The worklist's changelist: two joins instead of four, and rows written straight to HTML.
+
+    Django renders each cell through lookup_field, display_for_* and format_html and reverses
+    the change URL (and resolves it again for the preserved filters) on every row: 14 ms of CPU
+    for a 50-row page, the largest part of the page, when 50 agents share two cores. `table`
+    makes the same markup with each column's rule decided once per page (the rules of Django's
+    items_for_result); a test compares the two renderings.
+    """
+
+    def get_queryset(self, request, exclude_parameters=None):
+        # The selector also joins the measure and the organization (the gap page uses them):
+        # on the list they would be fetched and built into 100 unused objects per page.
+        queryset = super().get_queryset(request, exclude_parameters)
+        return queryset.select_related(None).select_related(*self.list_select_related)
+
+    @cached_property
+    def table(self) -> dict:
+        """The context of admin/change_list_results.html, as the result_list tag makes it."""
+        if (
+            self.formset is not None
+            or self.is_popup
+            or not self.list_display_links
+            or "action_checkbox" in self.list_display
+        ):
+            return result_list(self)  # Django's own rendering for what the worklist never has
+        headers = list(result_headers(self))
+        columns = [self._column(name) for name in self.list_display]
+        return {
+            "cl": self,
+            "result_hidden_fields": [],
+            "result_headers": headers,
+            "num_sorted_fields": sum(1 for h in headers if h["sortable"] and h["sorted"]),
+            "results": [
+                [mark_safe("".join(cell(gap) for cell in columns))]  # noqa: S308 (escaped)
+                for gap in self.result_list
+            ],
+        }
+
+    def _column(self, name: str) -> Callable[[models.Model], str]:
+        """One list_display entry as a function of a row returning its escaped cell."""
+        empty = self.model_admin.get_empty_value_display()
+        try:
+            field = self.lookup_opts.get_field(name)
+        except FieldDoesNotExist:
+            field = None
+        if field is None:
+            method = getattr(self.model_admin, name)
+            empty = getattr(method, "empty_value_display", empty)
+
+            def content(row):
+                value = method(row)
+                if isinstance(value, str) and value.strip() == "":
+                    value = ""
+                nowrap = isinstance(value, dt.date | dt.time)
+                return display_for_value(value, empty), nowrap
+
+        else:
+            nowrap = isinstance(field, models.DateField | models.TimeField | models.ForeignKey)
+            if field.is_relation:
+
+                def content(row):
+                    related = getattr(row, field.name)
+                    return (empty if related is None else related), nowrap
+
+            elif field.flatchoices:
+                labels = dict(field.flatchoices)
+
+                def content(row):
+                    value = getattr(row, field.attname)
+                    if isinstance(value, str) and value.strip() == "":
+                        value = ""
+                    return labels.get(value, empty), nowrap
+
+            else:
+
+                def content(row):
+                    value = getattr(row, field.attname)
+                    return display_for_field(value, field, empty), nowrap
+
+        def cell(row):
+            value, nowrap = content(row)
+            wrap = " nowrap" if nowrap else ""
+            return f'<td class="field-{name}{wrap}">{conditional_escape(value)}</td>'
+
+        if name not in self.list_display_links:
+            return cell
+        tag = "th" if name == self._first_link else "td"
+        # One URL reversed (and its preserved filters resolved) per page; each row puts its id
+        # in place of the marker.
+        marker = "0000000000"
+        url = add_preserved_filters(
+            {"preserved_filters": self.preserved_filters, "opts": self.opts},
+            reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+                args=[marker],
+                current_app=self.model_admin.admin_site.name,
+            ),
+        )
+        before, after = conditional_escape(url).split(marker, 1)
+
+        def link(row):
+            value, nowrap = content(row)
+            wrap = " nowrap" if nowrap else ""
+            href = f"{before}{conditional_escape(quote(row.pk))}{after}"
+            return (
+                f'<{tag} class="field-{name}{wrap}"><a href="{href}">'
+                f"{conditional_escape(value)}</a></{tag}>"
+            )
+
+        return link
+
+    @cached_property
+    def _first_link(self) -> str:
+        return next(name for name in self.list_display if name in self.list_display_links)
+
+
 @admin.register(CareGap)
 class CareGapAdmin(PhiAdminMixin, ScopedAdmin):
     selector = selectors.care_gaps_for
@@ -240,6 +363,9 @@ class CareGapAdmin(PhiAdminMixin, ScopedAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # the page is read-only; transitions have their own forms
+
+    def get_changelist(self, request, **kwargs):
+        return GapChangeList
 
     def add_view(self, request, form_url="", extra_context=None):
         """A gap staff found themselves: the patient by MRN, the measure, the year, why."""
@@ -343,6 +469,25 @@ class CareGapAdmin(PhiAdminMixin, ScopedAdmin):
             ),
             *super().get_urls(),
         ]
+
+    def _require_visible(self, request, object_id):
+        # The gap page reads its gap three times (its panels, Django's form, the access log):
+        # one query, kept for the rest of a GET (nothing changes it there).
+        seen = getattr(request, "_carehub_visible_gap", None)
+        if seen is not None and str(seen.pk) == str(object_id):
+            return seen
+        gap = super()._require_visible(request, object_id)
+        if request.method == "GET":
+            request._carehub_visible_gap = gap
+        return gap
+
+    def get_object(self, request, object_id, from_field=None):
+        if from_field is not None:
+            return super().get_object(request, object_id, from_field)
+        try:
+            return self._require_visible(request, object_id)
+        except Http404:
+            return None  # Django's "does not exist" path: a 404 (ScopedAdmin)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         gap = self._require_visible(request, object_id)
