@@ -1,17 +1,16 @@
-"""One bundle's import: resolve references, match patients, map and write records."""
+"""One file's part of an import, in Python only: check every entry, map patients and records.
+
+Nothing here touches the database. References are resolved inside the file; a reference to a
+patient the file does not hold (`Patient/<id>`) is left for the batch (patients/fhir/batch.py),
+which resolves it against earlier files of the batch and the database, in file order.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from carehub.history import (
-    bulk_create_untracked,
-    bulk_create_with_history,
-    bulk_update_untracked,
-    bulk_update_with_history,
-)
-from patients.clinical import ClinicalCoding, ClinicalRecord, FhirPatientDetail
 from patients.fhir.reading import read_list, read_object, read_string
 from patients.fhir.resources import (
     MAX_ID_LENGTH,
@@ -19,19 +18,22 @@ from patients.fhir.resources import (
     US_CORE_SEX,
     Entry,
     EntryError,
+    MappedRecord,
     ResourceMapper,
+    _digest,
     _has_code,
-    _hash,
 )
 from patients.fhir.timing import TimingError, parse_datetime
 from patients.models import Patient
 
 if TYPE_CHECKING:  # the importer imports this module
-    from patients.fhir.importer import FileReport, RunCounts
+    from patients.fhir.importer import FileReport
 
 # A FHIR Patient without birthDate: `Patient.birth_date` is required by the registry, so it
 # holds this placeholder while FhirPatientDetail.birth_date stays empty (age unknown).
 UNKNOWN_BIRTH_DATE = dt.date(1900, 1, 1)
+MRN_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0203"
+_SEXES = frozenset(Patient.Sex.values)
 
 
 class BundleRejected(Exception):
@@ -40,16 +42,75 @@ class BundleRejected(Exception):
         self.errors = errors
 
 
+@dataclass(slots=True)
+class PatientRow:
+    """One FHIR Patient, mapped: the registry columns and the FhirPatientDetail columns."""
+
+    label: str  # the entry, e.g. "entry[0]"
+    source_id: str
+    mrn: str  # the MR identifier, else the FHIR id
+    has_mrn: bool
+    given_name: str
+    family_name: str
+    birth_date: dt.date | None  # as written (None: unknown age)
+    sex: str
+    gender: str
+    us_core_sex: str
+    deceased: bool
+    deceased_at: dt.datetime | None
+    content_hash: str = ""
+
+    @property
+    def registry_values(self) -> tuple:
+        """(given_name, family_name, birth_date, sex) as `Patient` holds them."""
+        return (
+            self.given_name,
+            self.family_name,
+            self.birth_date or UNKNOWN_BIRTH_DATE,
+            self.sex,
+        )
+
+    @property
+    def detail_values(self) -> tuple:
+        """FhirPatientDetail's (birth_date, gender, us_core_sex, deceased, deceased_at)."""
+        return (self.birth_date, self.gender, self.us_core_sex, self.deceased, self.deceased_at)
+
+
+@dataclass(slots=True)
+class Deferred:
+    """A record whose patient is not in its file: resolved by the batch, then mapped."""
+
+    entry: Entry
+    resource_id: str
+    link: str  # "subject", "patient" or "beneficiary"
+    reference: str
+    target_id: str  # the FHIR id of `Patient/<id>`
+
+
+@dataclass(slots=True)
+class FilePlan:
+    """What one accepted file would write; the batch decides against the database."""
+
+    name: str
+    report: FileReport
+    patients: list[PatientRow] = field(default_factory=list)  # one per FHIR id, file order
+    records: list[tuple[PatientRow, MappedRecord]] = field(default_factory=list)
+    deferred: list[Deferred] = field(default_factory=list)
+    # The file's Patient when it has exactly one: where a dangling reference is attached.
+    only_patient: PatientRow | None = None
+    mapper: BundleImport | None = None  # kept only to map `deferred` entries later
+    resources: int = 0
+    skipped: int = 0
+
+
 class BundleImport(ResourceMapper):
-    def __init__(self, organization, run, actor, entries, counts, report):
-        self.organization = organization
-        self.import_run = run
-        self.actor = actor
+    """Check and map one file's entries (the importer's Python phase)."""
+
+    def __init__(self, name: str, entries: list[Entry], report: FileReport):
         self.entries: list[Entry] = entries
-        self.counts: RunCounts = counts
         self.report: FileReport = report
+        self.plan = FilePlan(name=name, report=report, resources=len(entries))
         self.errors: list[str] = []
-        self.known_patients: dict[str, Patient | None] = {}  # database lookups by FHIR id
         self.by_url: dict[str, Entry] = {}
         self.by_type_id: dict[tuple[str, str], Entry] = {}
         for entry in entries:
@@ -77,35 +138,47 @@ class BundleImport(ResourceMapper):
             return self.by_type_id.get((parts[-2], parts[-1]))
         return None
 
-    def run(self) -> None:
+    def run(self) -> FilePlan:
+        """The file's plan; raises BundleRejected naming entry and field of every problem."""
         patient_entries = [e for e in self.entries if e.resource["resourceType"] == "Patient"]
-        self.patients: dict[int, Patient] = {}  # id(Entry.resource) -> Patient
-        self.birth_dates: dict[int, dt.date | None] = {}
-        self._import_patients(patient_entries)
+        # id(resource) -> row, identical copies of a Patient (nested bundles) included
+        self.patients: dict[int, PatientRow] = {}
+        self._parse_patients(patient_entries)
         if self.errors:
             raise BundleRejected(self.errors)
-        rows = []
+        plan = self.plan
+        if len(patient_entries) == 1:
+            plan.only_patient = self.patients[id(patient_entries[0].resource)]
         for entry in self.entries:
             kind = entry.resource["resourceType"]
             if kind not in PATIENT_LINK:
                 if kind != "Patient":
-                    self.counts.resources_skipped += 1
+                    plan.skipped += 1
                 continue
             try:
-                rows.append(self._record(entry, patient_entries))
-            except EntryError as error:
-                self.errors.append(f"{entry.label} ({kind}/{entry.resource.get('id')}): {error}")
-            except TimingError as error:
-                self.errors.append(f"{entry.label} ({kind}/{entry.resource.get('id')}): {error}")
+                resource_id = self._resource_id(entry.resource)
+                patient = self._patient_for(entry, resource_id)
+                if patient is not None:
+                    plan.records.append(
+                        (patient, self._record(entry, resource_id, patient.birth_date))
+                    )
+            except (EntryError, TimingError) as error:
+                self.errors.append(self.entry_error(entry, error))
         if self.errors:
             raise BundleRejected(self.errors)
-        self._write(rows)
+        if plan.deferred:
+            plan.mapper = self
+        return plan
+
+    @staticmethod
+    def entry_error(entry: Entry, error: Exception) -> str:
+        return (
+            f"{entry.label} ({entry.resource['resourceType']}/{entry.resource.get('id')}): {error}"
+        )
 
     # -- patients --
-    def _import_patients(self, entries: list[Entry]) -> None:
-        parsed = []
-        first_with_id: dict[str, dict] = {}
-        copies: list[tuple[Entry, dict]] = []  # identical copies of a patient (nested bundles)
+    def _parse_patients(self, entries: list[Entry]) -> None:
+        first_with_id: dict[str, PatientRow] = {}
         for entry in entries:
             label = f"{entry.label} (Patient/{entry.resource.get('id')})"
             try:
@@ -113,108 +186,21 @@ class BundleImport(ResourceMapper):
             except (EntryError, TimingError) as error:
                 self.errors.append(f"{label}.{error}")
                 continue
-            first = first_with_id.get(row["source_id"])
+            first = first_with_id.get(row.source_id)
             if first is None:
-                first_with_id[row["source_id"]] = row
-                parsed.append(row)
-            elif first["hash"] == row["hash"]:
-                copies.append((entry, first))
+                first_with_id[row.source_id] = row
+                self.plan.patients.append(row)
+                self.patients[id(entry.resource)] = row
+            elif first.content_hash == row.content_hash:
+                self.patients[id(entry.resource)] = first  # an identical copy: the same patient
             else:
                 self.errors.append(
-                    f"{label}.id: {row['source_id']!r} is also the id of {first['entry'].label}, "
+                    f"{label}.id: {row.source_id!r} is also the id of {first.label}, "
                     "with different content"
                 )
-        if not parsed:
-            return
-        existing = {
-            p.source_id: p
-            for p in Patient.objects.filter(
-                organization=self.organization, source_id__in=[row["source_id"] for row in parsed]
-            ).order_by()
-        }
-        by_mrn = {
-            p.mrn: p
-            for p in Patient.objects.filter(
-                organization=self.organization,
-                mrn__in=[row["mrn"] for row in parsed if row["source_id"] not in existing],
-            ).order_by()
-        }
-        reason = f"FHIR import run #{self.import_run.pk}"
-        to_create, to_update = [], []
-        new_mrns: set[str] = set()
-        for row in parsed:
-            patient = existing.get(row["source_id"])
-            if patient is None:
-                patient = by_mrn.get(row["mrn"])
-                if patient is not None and (patient.source_id or not row["has_mrn"]):
-                    # The MRN is taken by a patient who already has another FHIR id: not the
-                    # same person (test decks share placeholder MRNs). Keep the FHIR id as
-                    # this patient's MRN and say so.
-                    self.report.warnings.append(
-                        f"{row['entry'].label}.identifier: MRN {row['mrn']!r} already belongs to "
-                        f"FHIR patient {patient.source_id!r}; imported with MRN = FHIR id"
-                    )
-                    row["mrn"] = row["source_id"]
-                    patient = None
-            values = {
-                "given_name": row["given_name"],
-                "family_name": row["family_name"],
-                "birth_date": row["birth_date"] or UNKNOWN_BIRTH_DATE,
-                "sex": row["sex"],
-            }
-            if patient is None:
-                if row["mrn"] in new_mrns:  # two new patients of one bundle share an MRN
-                    row["mrn"] = row["source_id"]
-                new_mrns.add(row["mrn"])
-                patient = Patient(
-                    organization=self.organization,
-                    source_id=row["source_id"],
-                    mrn=row["mrn"],
-                    **values,
-                )
-                to_create.append(patient)
-            else:
-                changed = {k: v for k, v in values.items() if getattr(patient, k) != v}
-                if not patient.source_id:
-                    changed["source_id"] = row["source_id"]
-                if changed:
-                    for key, value in changed.items():
-                        setattr(patient, key, value)
-                    to_update.append(patient)
-            self.patients[id(row["entry"].resource)] = patient
-            self.birth_dates[id(row["entry"].resource)] = row["birth_date"]
-        if self.errors:
-            return
-        if to_create:
-            bulk_create_with_history(to_create, actor=self.actor, reason=reason)
-            if any(p.pk is None for p in to_create):
-                # Only databases that cannot return ids from a bulk insert need the refetch.
-                created = {
-                    p.source_id: p
-                    for p in Patient.objects.filter(
-                        organization=self.organization,
-                        source_id__in=[p.source_id for p in to_create],
-                    ).order_by()
-                }
-                for key, patient in list(self.patients.items()):
-                    if patient.pk is None:
-                        self.patients[key] = created[patient.source_id]
-        if to_update:
-            bulk_update_with_history(
-                to_update,
-                ["given_name", "family_name", "birth_date", "sex", "source_id"],
-                actor=self.actor,
-                reason=reason,
-            )
-        for entry, first in copies:
-            self.patients[id(entry.resource)] = self.patients[id(first["entry"].resource)]
-            self.birth_dates[id(entry.resource)] = first["birth_date"]
-        self.counts.patients_created += len(to_create)
-        self.counts.patients_updated += len(to_update)
-        self._write_details(parsed)
 
     @staticmethod
-    def _parse_patient(entry: Entry) -> dict:
+    def _parse_patient(entry: Entry) -> PatientRow:
         """One Patient's columns; EntryError/TimingError name the bad field."""
         resource = entry.resource
         source_id = read_string(resource.get("id"), "id", max_length=MAX_ID_LENGTH)
@@ -230,9 +216,7 @@ class BundleImport(ResourceMapper):
         for index, identifier in enumerate(read_list(resource.get("identifier"), "identifier")):
             where = f"identifier[{index}]"
             identifier = read_object(identifier, where)
-            if _has_code(
-                identifier.get("type"), "http://terminology.hl7.org/CodeSystem/v2-0203", {"MR"}
-            ):
+            if _has_code(identifier.get("type"), MRN_TYPE, {"MR"}):
                 mrn = read_string(identifier.get("value"), f"{where}.value", max_length=64)
                 if mrn:
                     break
@@ -258,139 +242,57 @@ class BundleImport(ResourceMapper):
             except TimingError as error:
                 raise EntryError(f"deceasedDateTime: {error}") from None
         gender = read_string(resource.get("gender"), "gender")
-        return {
-            "entry": entry,
-            "source_id": source_id,
-            "mrn": mrn or source_id,
-            "has_mrn": bool(mrn),
-            "given_name": " ".join(given)[:100],
-            "family_name": family[:100],
-            "birth_date": birth,
-            "sex": gender if gender in Patient.Sex.values else Patient.Sex.UNKNOWN,
-            "gender": gender[:16],
-            "us_core_sex": sex_code[:32],
-            "deceased": bool(resource.get("deceasedBoolean")) or deceased_at is not None,
-            "deceased_at": deceased_at,
-            "hash": _hash(resource),
-        }
+        row = PatientRow(
+            label=entry.label,
+            source_id=source_id,
+            mrn=mrn or source_id,
+            has_mrn=bool(mrn),
+            given_name=" ".join(given)[:100],
+            family_name=family[:100],
+            birth_date=birth,
+            sex=gender if gender in _SEXES else Patient.Sex.UNKNOWN.value,
+            gender=gender[:16],
+            us_core_sex=sex_code[:32],
+            deceased=bool(resource.get("deceasedBoolean")) or deceased_at is not None,
+            deceased_at=deceased_at,
+        )
+        # Re-import compares this digest of what is stored (the FhirPatientDetail and the
+        # registry columns), so the same content writes nothing.
+        row.content_hash = _digest(row.mrn, row.registry_values, row.detail_values)
+        return row
 
-    def _write_details(self, parsed: list[dict]) -> None:
-        patients = {row["source_id"]: self.patients[id(row["entry"].resource)] for row in parsed}
-        existing = {
-            d.patient_id: d
-            for d in FhirPatientDetail.objects.filter(
-                patient_id__in=[p.pk for p in patients.values()]
-            ).order_by()
-        }
-        for row in parsed:
-            patient = patients[row["source_id"]]
-            detail = existing.get(patient.pk)
-            if detail is not None and detail.content_hash == row["hash"]:
-                continue
-            detail = detail or FhirPatientDetail(patient=patient)
-            detail.import_run = self.import_run
-            detail.birth_date = row["birth_date"]
-            detail.gender = row["gender"]
-            detail.us_core_sex = row["us_core_sex"]
-            detail.deceased = row["deceased"]
-            detail.deceased_at = row["deceased_at"]
-            detail.content_hash = row["hash"]
-            detail.save()
-
-    def _patient_for(self, entry: Entry, patient_entries: list[Entry]) -> tuple[Patient, int]:
+    # -- the patient of a record --
+    def _patient_for(self, entry: Entry, resource_id: str) -> PatientRow | None:
+        """The file's patient the entry belongs to, or None when the batch must find it
+        (the entry is then in `plan.deferred`)."""
         kind = entry.resource["resourceType"]
         link = PATIENT_LINK[kind]
         reference = entry.resource.get(link)
         if not isinstance(reference, dict) or not reference.get("reference"):
             raise EntryError(f"{link}: missing reference to the patient")
-        read_string(reference["reference"], f"{link}.reference")
+        ref = read_string(reference["reference"], f"{link}.reference")
         target = self.resolve(reference)
         if target is not None:
             if target.resource["resourceType"] != "Patient":
                 raise EntryError(
-                    f"{link}: {reference['reference']!r} is a "
-                    f"{target.resource['resourceType']}, not a Patient"
+                    f"{link}: {ref!r} is a {target.resource['resourceType']}, not a Patient"
                 )
-            key = id(target.resource)
-            return self.patients[key], key
-        tail = reference["reference"].rstrip("/").split("/")
+            return self.patients[id(target.resource)]
+        tail = ref.rstrip("/").split("/")
         if len(tail) >= 2 and tail[-2] == "Patient":
-            if tail[-1] not in self.known_patients:
-                self.known_patients[tail[-1]] = (
-                    Patient.objects.filter(organization=self.organization, source_id=tail[-1])
-                    .order_by()
-                    .first()
-                )
-            patient = self.known_patients[tail[-1]]
-            if patient is not None:
-                return patient, -patient.pk
-        if len(patient_entries) == 1:
-            # An authoring leftover pointing at a patient that is not in the bundle (MADiE
-            # copies): the bundle is one patient's record, so the resource is theirs.
-            self.report.warnings.append(
-                f"{entry.label}.{link}: {reference['reference']!r} resolves to nothing; "
-                "attached to the bundle's only Patient"
-            )
-            key = id(patient_entries[0].resource)
-            return self.patients[key], key
-        raise EntryError(f"{link}: reference {reference['reference']!r} resolves to nothing")
+            self.plan.deferred.append(Deferred(entry, resource_id, link, ref, tail[-1]))
+            return None
+        return dangling(entry, link, ref, self.plan.only_patient, self.report.warnings)
 
-    def _birth_date(self, key: int, patient: Patient) -> dt.date | None:
-        if key not in self.birth_dates:  # a patient imported earlier: look it up once
-            detail = FhirPatientDetail.objects.filter(patient=patient).order_by().first()
-            self.birth_dates[key] = detail.birth_date if detail else patient.birth_date
-        return self.birth_dates[key]
 
-    # -- one clinical resource --
-    def _write(self, rows: list[tuple[ClinicalRecord, list]]) -> None:
-        if not rows:
-            return
-        patient_ids = {record.patient_id for record, _ in rows}
-        existing = {
-            (r.patient_id, r.resource_type, r.resource_id): r
-            for r in ClinicalRecord.objects.filter(patient_id__in=patient_ids)
-            .order_by()
-            .only("id", "patient_id", "resource_type", "resource_id", "content_hash")
-        }
-        new, changed, codings_for = [], [], []
-        seen = set()
-        for record, codings in rows:
-            key = (record.patient_id, record.resource_type, record.resource_id)
-            if key in seen:
-                continue  # the same resource twice in one bundle (e.g. nested copies)
-            seen.add(key)
-            old = existing.get(key)
-            if old is not None and old.content_hash == record.content_hash:
-                self.counts.records_unchanged += 1
-                continue
-            if old is not None:
-                record.pk = old.pk
-                changed.append(record)
-            else:
-                new.append(record)
-            codings_for.append((record, codings))
-        # Batch writes of history-free rows (see patients/clinical.py for why they have none).
-        if changed:
-            ClinicalCoding.objects.filter(record_id__in=[r.pk for r in changed]).delete()
-            fields = [
-                f.name
-                for f in ClinicalRecord._meta.concrete_fields
-                if f.name not in {"id", "organization", "patient", "resource_type", "resource_id"}
-            ]
-            bulk_update_untracked(changed, fields)
-        bulk_create_untracked(new)
-        bulk_create_untracked(
-            [
-                ClinicalCoding(
-                    record_id=record.pk,
-                    organization_id=self.organization.pk,
-                    element=element,
-                    system=system[:200],
-                    code=code[:64],
-                )
-                for record, codings in codings_for
-                for element, system, code in codings
-            ]
-        )
-        self.counts.records_created += len(new)
-        self.counts.records_updated += len(changed)
+def dangling(entry: Entry, link: str, ref: str, only, warnings: list[str]):
+    """A reference that resolves to nothing, in the file or the database: the file's only
+    patient (`only`, with a warning) or an EntryError."""
+    if only is None:
+        raise EntryError(f"{link}: reference {ref!r} resolves to nothing")
+    # An authoring leftover pointing at a patient that is not in the bundle (MADiE copies):
+    # the bundle is one patient's record, so the resource is theirs.
+    warnings.append(
+        f"{entry.label}.{link}: {ref!r} resolves to nothing; attached to the bundle's only Patient"
+    )
+    return only

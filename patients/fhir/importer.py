@@ -1,15 +1,21 @@
 """Import FHIR R4 Bundles into patients and normalized clinical records.
 
 Unit of work: one file (a Bundle, a Bundle of Bundles, Parameters wrapping Bundles, or a lone
-resource such as the DEQM examples ship). A file
-with any error is rejected whole, with a report naming file, entry and field. Without `partial`
-the whole run is one transaction, so one bad file means nothing lands; with `partial` each file
-is its own transaction and bad files are listed.
+resource such as the DEQM examples ship). A file with any error is rejected whole, with a report
+naming file, entry and field. Without `partial` the whole run is one transaction, so one bad
+file means nothing lands; with `partial` bad files are skipped and listed, the rest lands.
+
+Files go through in two phases. Each file is read, checked and mapped in Python alone
+(patients/fhir/bundle.py), then the checked files are written in batches of up to 500 files or
+20,000 resources (patients/fhir/batch.py): a few set-based statements per batch instead of a
+dozen queries per file. With `partial` each batch is its own transaction; if the database
+refuses a batch, it is rolled back and redone file by file, so only the culprit is rejected.
 
 References are resolved in the order the robustness notes give: the entry `fullUrl`, then
-`Type/id` within the file (also against fullUrls that end in `Type/id`), then the database
-(patients by FHIR id). Patients are matched on their FHIR id (`source_id`), then on an
-MRN-typed identifier. Re-importing the same content changes nothing (content hash per row).
+`Type/id` within the file (also against fullUrls that end in `Type/id`), then earlier files of
+the batch and the database (patients by FHIR id). Patients are matched on their FHIR id
+(`source_id`), then on an MRN-typed identifier. Re-importing the same content changes nothing
+(a digest of what each row stores).
 
 A Patient without birthDate: `Patient.birth_date` is required by the registry, so it holds the
 placeholder 1900-01-01 while `FhirPatientDetail.birth_date` stays empty and the measures treat
@@ -22,7 +28,6 @@ import hashlib
 import logging
 import traceback
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.db import transaction
@@ -30,39 +35,14 @@ from django.utils import timezone
 
 from carehub.safejson import UnsafeJSON, load_json
 from patients.clinical import ImportRun
-from patients.fhir.bundle import BundleImport, BundleRejected
+from patients.fhir.batch import Batch, FileReport, RunCounts
+from patients.fhir.bundle import BundleImport, BundleRejected, FilePlan
 from patients.fhir.reading import json_kind
 from patients.fhir.resource_types import R4_RESOURCE_TYPES
 from patients.fhir.resources import Entry
 from patients.models import Organization
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class RunCounts:
-    bundles_ok: int = 0
-    bundles_rejected: int = 0
-    patients_created: int = 0
-    patients_updated: int = 0
-    records_created: int = 0
-    records_updated: int = 0
-    records_unchanged: int = 0
-    resources_skipped: int = 0
-
-    def add(self, other: RunCounts) -> None:
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-
-@dataclass
-class FileReport:
-    path: str
-    sha256: str = ""
-    bytes: int = 0
-    status: str = "ok"
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
@@ -117,6 +97,7 @@ def import_documents(
     counts = RunCounts()
     reports: list[FileReport] = []
     iterable = progress(documents) if progress else documents
+    batch = Batch(organization, run, actor)
 
     class _RollBack(Exception):
         pass
@@ -129,35 +110,12 @@ def import_documents(
                 for name, source in iterable:
                     report = FileReport(path=name)
                     reports.append(report)
-                    file_counts = RunCounts()
-                    try:
-                        raw = source.read_bytes() if isinstance(source, Path) else source
-                        report.sha256 = hashlib.sha256(raw).hexdigest()
-                        report.bytes = len(raw)
-                        with transaction.atomic():
-                            _import_file(name, raw, organization, run, actor, file_counts, report)
-                    except BundleRejected as rejected:
-                        _reject(report, rejected.errors, counts)
-                        continue
-                    except Exception as error:
-                        # A file no check foresaw (or unreadable): its savepoint is rolled back,
-                        # so it is rejected like any bad file and the run goes on. Type and
-                        # place only: the error's text may quote patient data.
-                        frame = traceback.extract_tb(error.__traceback__)[-1]
-                        logger.error(
-                            "FHIR import run %s: unexpected %s at %s:%s",
-                            run.pk,
-                            type(error).__name__,
-                            frame.filename,
-                            frame.lineno,
-                        )
-                        _reject(
-                            report,
-                            [f"unexpected error ({type(error).__name__}); nothing imported"],
-                            counts,
-                        )
-                        continue
-                    counts.add(file_counts)
+                    plan = _prepare(name, source, report, run, counts)
+                    if plan is not None:
+                        batch.add(plan)
+                        if batch.full:
+                            _flush(batch, run, counts)
+                _flush(batch, run, counts)
                 if not partial and counts.bundles_rejected:
                     raise _RollBack
         except _RollBack:
@@ -176,6 +134,64 @@ def import_documents(
     else:
         run.status = ImportRun.Status.FAILED
     return _finish(run, run.status, counts, reports)
+
+
+def _prepare(name, source, report: FileReport, run, counts: RunCounts) -> FilePlan | None:
+    """Read, check and map one file (no database); None when it is rejected."""
+    try:
+        raw = source.read_bytes() if isinstance(source, Path) else source
+        report.sha256 = hashlib.sha256(raw).hexdigest()
+        report.bytes = len(raw)
+        return _plan_file(name, raw, report)
+    except BundleRejected as rejected:
+        _reject(report, rejected.errors, counts)
+    except Exception as error:
+        # A file no check foresaw (or unreadable): rejected like any bad file and the run
+        # goes on.
+        _reject_unexpected(report, error, run, counts)
+    return None
+
+
+def _flush(batch: Batch, run, counts: RunCounts) -> None:
+    """Write the batch in one transaction (a savepoint inside the run's); if the database
+    refuses it, redo it file by file so that only the culprit is rejected."""
+    if not batch.plans:
+        return
+    plans = list(batch.plans)
+    try:
+        with transaction.atomic():
+            outcomes = batch.write()
+    except Exception as error:
+        if len(plans) == 1:
+            _reject_unexpected(plans[0].report, error, run, counts)
+        else:
+            for plan in plans:
+                batch.clear()
+                batch.add(plan)
+                _flush(batch, run, counts)
+        batch.clear()
+        return
+    batch.clear()
+    for outcome in outcomes:
+        report = outcome.plan.report
+        if outcome.errors:
+            _reject(report, outcome.errors, counts)
+            continue
+        report.warnings.extend(outcome.warnings)
+        counts.add(outcome.counts)
+
+
+def _reject_unexpected(report: FileReport, error: Exception, run, counts: RunCounts) -> None:
+    # Type and place only: the error's text may quote patient data.
+    frame = traceback.extract_tb(error.__traceback__)[-1]
+    logger.error(
+        "FHIR import run %s: unexpected %s at %s:%s",
+        run.pk,
+        type(error).__name__,
+        frame.filename,
+        frame.lineno,
+    )
+    _reject(report, [f"unexpected error ({type(error).__name__}); nothing imported"], counts)
 
 
 def _reject(report: FileReport, errors: list[str], counts: RunCounts) -> None:
@@ -217,7 +233,7 @@ def render_report(reports: list[FileReport]) -> str:
 # -- one file ---------------------------------------------------------------------------------
 
 
-def _import_file(name, raw, organization, run, actor, counts: RunCounts, report: FileReport):
+def _plan_file(name: str, raw: bytes, report: FileReport) -> FilePlan:
     try:
         document = load_json(raw)
     except UnsafeJSON as error:
@@ -238,8 +254,7 @@ def _import_file(name, raw, organization, run, actor, counts: RunCounts, report:
         entries = [Entry("resource", "", document)]
     if errors:
         raise BundleRejected(errors)
-    BundleImport(organization, run, actor, entries, counts, report).run()
-    counts.bundles_ok += 1
+    return BundleImport(name, entries, report).run()
 
 
 def _resource_type(document: object) -> str:
@@ -290,4 +305,11 @@ def _flatten(document: dict, prefix: str, errors: list[str]) -> Iterator[Entry]:
         yield Entry(label, str(entry.get("fullUrl") or ""), resource)
 
 
-__all__ = ["BundleRejected", "expand_paths", "import_documents", "import_paths"]
+__all__ = [
+    "BundleRejected",
+    "FileReport",
+    "RunCounts",
+    "expand_paths",
+    "import_documents",
+    "import_paths",
+]

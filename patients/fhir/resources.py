@@ -12,10 +12,13 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
+from operator import attrgetter
+from typing import NamedTuple
 
 from patients.clinical import ClinicalCoding, ClinicalRecord
 from patients.fhir.reading import EntryError, read_list, read_object, read_string
 from patients.fhir.timing import (
+    NONE,
     Interval,
     TimingError,
     _day_point,
@@ -53,6 +56,14 @@ PATIENT_LINK = {
 }
 
 
+# Coded elements as plain strings (rows skip the model fields that would convert enum members).
+_BODY_SITE = ClinicalCoding.Element.BODY_SITE.value
+_CATEGORY = ClinicalCoding.Element.CATEGORY.value
+_CODE = ClinicalCoding.Element.CODE.value
+_DISCHARGE = ClinicalCoding.Element.DISCHARGE.value
+_MEDICATION_REF = ClinicalCoding.Element.MEDICATION_REF.value
+_VALUE = ClinicalCoding.Element.VALUE.value
+
 # FHIR ids are at most 64 characters; a longer one is refused rather than cut, since two ids
 # cut to the same 64 characters would silently become one record.
 MAX_ID_LENGTH = 64
@@ -79,9 +90,14 @@ def _codings(concept) -> list[tuple[str, str]]:
     if not isinstance(concept, dict):
         return []
     pairs = []
-    for coding in concept.get("coding") or []:
-        if isinstance(coding, dict) and coding.get("code"):
-            pairs.append((canonical_system(str(coding.get("system") or "")), str(coding["code"])))
+    for coding in concept.get("coding") or ():
+        if isinstance(coding, dict) and (code := coding.get("code")):
+            system = coding.get("system") or ""
+            if type(system) is not str:
+                system = str(system)
+            pairs.append(
+                (SYSTEM_ALIASES.get(system, system), code if type(code) is str else str(code))
+            )
     return pairs
 
 
@@ -89,35 +105,85 @@ def _has_code(concept, system: str, codes: set[str]) -> bool:
     return any(s == system and c in codes for s, c in _codings(concept))
 
 
-def _hash(resource: dict, extra: str = "") -> str:
-    text = json.dumps(resource, sort_keys=True, separators=(",", ":")) + extra
-    return hashlib.sha256(text.encode()).hexdigest()
+# The mapped columns of a ClinicalRecord, in the order a mapped row carries them (the key,
+# patient, organization and run are added when the batch is written).
+RECORD_COLUMNS = (
+    "status",
+    "intent",
+    "do_not_perform",
+    "encounter_class",
+    "encounter_ref",
+    "clinical_active",
+    "verified",
+    "has_timing",
+    "start_at",
+    "start_date",
+    "start_precision",
+    "end_at",
+    "end_date",
+    "end_precision",
+    "end_open",
+    "period_unknown",
+    "value_type",
+    "value_num",
+    "value_unit",
+    "value_comparator",
+    "components",
+)
+_KEY_COLUMNS = {"id", "organization", "patient", "import_run", "resource_type", "resource_id"}
+# A column added to ClinicalRecord must be mapped here (or given a default) before it imports.
+assert {f.name for f in ClinicalRecord._meta.concrete_fields} == {
+    *_KEY_COLUMNS,
+    "content_hash",
+    *RECORD_COLUMNS,
+}, "patients/fhir/resources.py RECORD_COLUMNS is out of step with ClinicalRecord"
+
+
+class _Columns:
+    """One record's mapped columns while it is mapped: plain attributes (no model object),
+    class attributes as the defaults."""
+
+    status = intent = encounter_class = encounter_ref = ""
+    do_not_perform = clinical_active = has_timing = end_open = period_unknown = False
+    verified = True
+    start_at = start_date = end_at = end_date = value_num = None
+    start_precision = end_precision = NONE
+    value_type = value_unit = value_comparator = ""
+    components = "[]"  # JSON text, as written to the database
+
+
+_column_values = attrgetter(*RECORD_COLUMNS)
+
+
+class MappedRecord(NamedTuple):
+    kind: str
+    resource_id: str
+    values: tuple  # RECORD_COLUMNS
+    codings: tuple  # (element, system, code)
+    # What re-import compares: a digest of exactly what would be stored, so the same content
+    # changes nothing and a changed mapping (a fix in this module) is written again.
+    content_hash: str
+
+
+def _digest(*parts) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
 class ResourceMapper:
-    """Mixin of BundleImport: maps one entry to a ClinicalRecord and its codings."""
+    """Mixin of BundleImport: maps one entry to a record row and its codings."""
 
-    def _record(self, entry: Entry, patient_entries: list[Entry]) -> tuple[ClinicalRecord, list]:
+    def _record(self, entry: Entry, resource_id: str, birth: dt.date | None) -> MappedRecord:
+        """The entry's row; `birth` is its patient's FHIR birth date (for onset ages)."""
         resource = entry.resource
         kind = resource["resourceType"]
-        resource_id = read_string(resource.get("id"), "id", max_length=MAX_ID_LENGTH)
-        if not resource_id:
-            raise EntryError("id: missing (needed to re-import without duplicates)")
-        patient, key = self._patient_for(entry, patient_entries)
-        birth = self._birth_date(key, patient)
-        record = ClinicalRecord(
-            organization=self.organization,
-            patient=patient,
-            import_run=self.import_run,
-            resource_type=kind,
-            resource_id=resource_id,
-            status=str(resource.get("status") or "")[:32],
-            intent=str(resource.get("intent") or "")[:32],
-        )
+        record = _Columns()
+        record.status = str(resource.get("status") or "")[:32]
+        record.intent = str(resource.get("intent") or "")[:32]
         codings: list[tuple[str, str, str]] = []
 
         def add(element, concept):
-            codings.extend((element, s, c) for s, c in _codings(concept))
+            if concept:
+                codings.extend([(element, s[:200], c[:64]) for s, c in _codings(concept)])
 
         for extension in resource.get("modifierExtension") or []:
             if (
@@ -128,21 +194,20 @@ class ResourceMapper:
                 record.do_not_perform = True
         if resource.get("doNotPerform") is True:
             record.do_not_perform = True
-        add(ClinicalCoding.Element.CATEGORY, resource.get("category"))
-        add(ClinicalCoding.Element.BODY_SITE, resource.get("bodySite"))
+        add(_CATEGORY, resource.get("category"))
+        add(_BODY_SITE, resource.get("bodySite"))
         interval = Interval(False)
-        extra_hash = ""
         try:
             if kind == "Encounter":
-                add(ClinicalCoding.Element.CODE, resource.get("type"))
+                add(_CODE, resource.get("type"))
                 hospitalization = read_object(resource.get("hospitalization"), "hospitalization")
-                add(ClinicalCoding.Element.DISCHARGE, hospitalization.get("dischargeDisposition"))
+                add(_DISCHARGE, hospitalization.get("dischargeDisposition"))
                 encounter_class = read_object(resource.get("class"), "class")
                 record.encounter_class = read_string(encounter_class.get("code"), "class.code")[:16]
                 if resource.get("period") is not None:
                     interval = self._field("period", period_interval, resource["period"])
             elif kind == "Condition":
-                add(ClinicalCoding.Element.CODE, resource.get("code"))
+                add(_CODE, resource.get("code"))
                 record.clinical_active = _has_code(
                     resource.get("clinicalStatus"),
                     CONDITION_CLINICAL,
@@ -165,47 +230,48 @@ class ResourceMapper:
                     end=None if abatement.end_open else abatement.end,
                 )
             elif kind == "Observation":
-                add(ClinicalCoding.Element.CODE, resource.get("code"))
+                add(_CODE, resource.get("code"))
                 interval = self._field(
                     "effective[x]", choice_interval, resource, "effective", birth
                 )
                 self._value(record, resource, add)
-                record.components = [
+                components = [
                     self._component(component)
                     for component in read_list(resource.get("component"), "component")
                     if isinstance(component, dict)
                 ]
+                if components:
+                    record.components = json.dumps(components)
                 encounter = read_object(resource.get("encounter"), "encounter")
                 reference = read_string(encounter.get("reference"), "encounter.reference")
                 record.encounter_ref = reference.rstrip("/").split("/")[-1][:128]
             elif kind == "Procedure":
-                add(ClinicalCoding.Element.CODE, resource.get("code"))
+                add(_CODE, resource.get("code"))
                 interval = self._field(
                     "performed[x]", choice_interval, resource, "performed", birth
                 )
             elif kind == "Immunization":
-                add(ClinicalCoding.Element.CODE, resource.get("vaccineCode"))
+                add(_CODE, resource.get("vaccineCode"))
                 interval = self._field(
                     "occurrence[x]", choice_interval, resource, "occurrence", birth
                 )
             elif kind == "DiagnosticReport":
-                add(ClinicalCoding.Element.CODE, resource.get("code"))
+                add(_CODE, resource.get("code"))
                 interval = self._field(
                     "effective[x]", choice_interval, resource, "effective", birth
                 )
             elif kind in {"DeviceRequest", "ServiceRequest"}:
                 add(
-                    ClinicalCoding.Element.CODE,
+                    _CODE,
                     resource.get("codeCodeableConcept") or resource.get("code"),
                 )
                 if resource.get("authoredOn"):
                     interval = self._field("authoredOn", point_interval, resource["authoredOn"])
             elif kind in {"MedicationRequest", "MedicationDispense"}:
-                add(ClinicalCoding.Element.CODE, resource.get("medicationCodeableConcept"))
+                add(_CODE, resource.get("medicationCodeableConcept"))
                 medication = self._medication(resource)
                 if medication is not None:
-                    add(ClinicalCoding.Element.MEDICATION_REF, medication.get("code"))
-                    extra_hash = _hash(medication)
+                    add(_MEDICATION_REF, medication.get("code"))
                 if kind == "MedicationRequest":
                     interval = self._medication_period(record, resource)
                 elif resource.get("whenHandedOver"):
@@ -213,16 +279,30 @@ class ResourceMapper:
                         "whenHandedOver", point_interval, resource["whenHandedOver"]
                     )
             elif kind == "Coverage":
-                add(ClinicalCoding.Element.CODE, resource.get("type"))
+                add(_CODE, resource.get("type"))
                 if resource.get("period") is not None:
                     interval = self._field("period", period_interval, resource["period"])
         except (TypeError, AttributeError, KeyError, IndexError) as error:
             # An element of a shape the typed readers do not check yet: named by the error.
             raise EntryError(f"malformed element ({type(error).__name__}: {error})") from None
-        for name, value in interval.columns().items():
-            setattr(record, name, value)
-        record.content_hash = _hash(resource, extra_hash + f"|{patient.pk}")
-        return record, codings
+        record.has_timing = interval.has_timing
+        record.end_open = interval.end_open
+        if interval.start is not None:
+            record.start_at, record.start_date, record.start_precision = interval.start[:3]
+        if interval.end is not None:
+            record.end_at, record.end_date, record.end_precision = interval.end[:3]
+        values = _column_values(record)
+        codings_row = tuple(codings)
+        return MappedRecord(
+            kind, resource_id, values, codings_row, _digest(kind, resource_id, values, codings_row)
+        )
+
+    @staticmethod
+    def _resource_id(resource: dict) -> str:
+        resource_id = read_string(resource.get("id"), "id", max_length=MAX_ID_LENGTH)
+        if not resource_id:
+            raise EntryError("id: missing (needed to re-import without duplicates)")
+        return resource_id
 
     @staticmethod
     def _field(name, parser, *args):
@@ -231,7 +311,7 @@ class ResourceMapper:
         except TimingError as error:
             raise EntryError(f"{name}: {error}") from None
 
-    def _value(self, record: ClinicalRecord, resource: dict, add) -> None:
+    def _value(self, record: _Columns, resource: dict, add) -> None:
         if "valueQuantity" in resource:
             quantity = read_object(resource["valueQuantity"], "valueQuantity")
             record.value_type = "quantity"
@@ -241,7 +321,7 @@ class ResourceMapper:
             record.value_comparator = str(quantity.get("comparator") or "")[:4]
         elif "valueCodeableConcept" in resource:
             record.value_type = "codeable"
-            add(ClinicalCoding.Element.VALUE, resource["valueCodeableConcept"])
+            add(_VALUE, resource["valueCodeableConcept"])
         else:
             for key in resource:
                 if key.startswith("value") and len(key) > 5 and key[5].isupper():
@@ -281,7 +361,7 @@ class ResourceMapper:
             return target.resource
         return None
 
-    def _medication_period(self, record: ClinicalRecord, resource: dict) -> Interval:
+    def _medication_period(self, record: _Columns, resource: dict) -> Interval:
         """The supply period of measures.md 2.4 as inclusive dates, or `period_unknown`."""
         dosages = read_list(resource.get("dosageInstruction"), "dosageInstruction")
         dosage = read_object(dosages[0] if dosages else None, "dosageInstruction[0]")
@@ -333,8 +413,6 @@ class ResourceMapper:
             record.period_unknown = True
             return Interval(False)
         return Interval(True, _day_point(start), _day_point(end), False)
-
-    # -- write --
 
 
 _DAYS_PER_UNIT = {

@@ -11,6 +11,8 @@ import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 from patients.clinical import Precision
 
@@ -21,12 +23,16 @@ _DATETIME = re.compile(
 )
 
 
+# Plain ints, not the IntegerChoices members: rows go to the database without a model field
+# converting them (psycopg would write an Enum by its name).
+NONE, YEAR, MONTH, DAY, MINUTE, SECOND, MILLISECOND = (int(p) for p in Precision)
+
+
 class TimingError(ValueError):
     """An impossible or unparseable date; the message names the value."""
 
 
-@dataclass(frozen=True)
-class Point:
+class Point(NamedTuple):  # immutable, so parsed values can be shared from the cache below
     at: dt.datetime  # aware, UTC
     local_date: dt.date
     precision: int
@@ -37,6 +43,12 @@ class Point:
 def parse_datetime(value: str) -> Point:
     if not isinstance(value, str):
         raise TimingError(f"{value!r} is not a date or dateTime string")
+    return _parse(value)
+
+
+# An import reads the same dates over and over (visit days, birth dates): parse each once.
+@lru_cache(maxsize=1 << 16)
+def _parse(value: str) -> Point:
     match = _DATETIME.match(value.strip())
     if not match:
         raise TimingError(f"{value!r} is not a valid FHIR date or dateTime")
@@ -45,15 +57,15 @@ def parse_datetime(value: str) -> Point:
     try:
         if parts["m"] is None:
             first = dt.date(year, 1, 1)
-            return Point(_midnight(first), first, Precision.YEAR, dt.date(year, 12, 31))
+            return Point(_midnight(first), first, YEAR, dt.date(year, 12, 31))
         month = int(parts["m"])
         if parts["d"] is None:
             first = dt.date(year, month, 1)
             last = dt.date(year, month, calendar.monthrange(year, month)[1])
-            return Point(_midnight(first), first, Precision.MONTH, last)
+            return Point(_midnight(first), first, MONTH, last)
         day = dt.date(year, month, int(parts["d"]))
         if parts["H"] is None:
-            return Point(_midnight(day), day, Precision.DAY, day)
+            return Point(_midnight(day), day, DAY, day)
         tz = dt.UTC
         if parts["tz"] and parts["tz"] != "Z":
             sign = 1 if parts["tz"][0] == "+" else -1
@@ -78,11 +90,11 @@ def parse_datetime(value: str) -> Point:
     except OverflowError:  # e.g. 9999-12-31T23:59-12:00 is past the last representable instant
         raise TimingError(f"{value!r} is out of range (years 1 to 9999 in UTC)") from None
     if fraction:
-        precision = Precision.MILLISECOND
+        precision = MILLISECOND
     elif parts["S"] is not None:
-        precision = Precision.SECOND
+        precision = SECOND
     else:
-        precision = Precision.MINUTE
+        precision = MINUTE
     return Point(at, local.date(), precision, local.date())
 
 
@@ -113,10 +125,10 @@ class Interval:
             "has_timing": self.has_timing,
             "start_at": start.at if start else None,
             "start_date": start.local_date if start else None,
-            "start_precision": start.precision if start else Precision.NONE,
+            "start_precision": start.precision if start else NONE,
             "end_at": end.at if end else None,
             "end_date": end.local_date if end else None,
-            "end_precision": end.precision if end else Precision.NONE,
+            "end_precision": end.precision if end else NONE,
             "end_open": self.end_open,
         }
 
@@ -157,7 +169,7 @@ def _age_years(quantity: dict) -> int:
 
 
 def _day_point(day: dt.date) -> Point:
-    return Point(_midnight(day), day, Precision.DAY, day)
+    return Point(_midnight(day), day, DAY, day)
 
 
 def age_interval(low: int, high: int, birth_date: dt.date | None) -> Interval:
