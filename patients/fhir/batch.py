@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from carehub.history import connection_for, insert_select_with_history, update_from_with_history
@@ -160,7 +162,7 @@ class Batch:
         columns = ("id", "source_id", "mrn", "given_name", "family_name", "birth_date", "sex")
         found: dict[int, tuple] = {}
         for name, values in (("source_id__in", source_ids), ("mrn__in", mrns)):
-            for chunk in self._chunks(sorted(values), 1):
+            for chunk in self._matching(sorted(values)):
                 for row in (
                     Patient.objects.filter(organization=self.organization, **{name: chunk})
                     .order_by()
@@ -176,7 +178,7 @@ class Batch:
             if source_id:
                 self.by_source[source_id] = state
             self.by_mrn[mrn] = state
-        for chunk in self._chunks(sorted(states), 1):
+        for chunk in self._matching(sorted(states)):
             for patient_id, content_hash, birth_date in (
                 FhirPatientDetail.objects.filter(patient_id__in=chunk)
                 .order_by()
@@ -283,7 +285,7 @@ class Batch:
         known = sorted(
             {state.pk for o in accepted for state, _ in o.records if state.pk is not None}
         )
-        for chunk in self._chunks(known, 1):
+        for chunk in self._matching(known):
             for patient_id, kind, resource_id, pk, content_hash in (
                 ClinicalRecord.objects.filter(patient_id__in=chunk)
                 .order_by()
@@ -335,7 +337,7 @@ class Batch:
                     Patient, columns, select_sql, params, actor=self.actor, reason=reason
                 )
             by_mrn = {state.mrn: state for state in self.created}
-            for chunk in self._chunks(sorted(by_mrn), 1):
+            for chunk in self._matching(sorted(by_mrn)):
                 for mrn, pk in Patient.objects.filter(
                     organization=self.organization, mrn__in=chunk
                 ).values_list("mrn", "id"):
@@ -363,13 +365,11 @@ class Batch:
         column (a handful of parameters, however many rows), SQLite reads a UNION ALL."""
         quote = self.connection.ops.quote_name
         if self.postgres:
+            # One JSON parameter for all the rows: json.dumps is C, a list of parameters is not.
             fields = {f.column: f for f in model._meta.concrete_fields}
-            arrays = ", ".join(f"%s::{fields[c].db_type(self.connection)}[]" for c in columns)
-            aliases = ", ".join(quote(c) for c in columns)
-            # Column types and names come from model metadata; values are parameters.
-            return f"SELECT * FROM unnest({arrays}) AS u({aliases})", [  # noqa: S608
-                list(column) for column in zip(*rows, strict=True)
-            ]
+            types = ", ".join(f"{quote(c)} {fields[c].db_type(self.connection)}" for c in columns)
+            text = json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=_iso)
+            return f"SELECT * FROM json_to_recordset(%s::json) AS u({types})", [text]  # noqa: S608
         first = ", ".join(f"%s AS {quote(c)}" for c in columns)
         other = ", ".join(["%s"] * len(columns))
         sql = " UNION ALL ".join([f"SELECT {first}"] + [f"SELECT {other}"] * (len(rows) - 1))
@@ -466,6 +466,20 @@ class Batch:
 
     # -- SQL helpers ---------------------------------------------------------------------------
 
+    def _matching(self, values: list) -> Iterator:
+        """`values` for `field__in=`: on PostgreSQL one JSON parameter, however many values
+        (psycopg renders a list of thousands of parameters slowly); SQLite takes them in
+        slices under its parameter limit."""
+        if not values:
+            return
+        if self.postgres:
+            cast = "::bigint" if isinstance(values[0], int) else ""
+            # Constant SQL; the values are its one parameter.
+            sql = f"SELECT json_array_elements_text(%s::json){cast}"
+            yield RawSQL(sql, [json.dumps(values)])  # noqa: S611
+            return
+        yield from self._chunks(values, 1)
+
     def _chunks(self, items: Sequence, width: int) -> Iterator[Sequence]:
         """Slices of `items` whose `width` parameters each fit in one statement."""
         size = max(1, min(self.max_params // width, 5000))
@@ -523,6 +537,13 @@ class Batch:
                 [table, count],
             )
             return [row[0] for row in cursor.fetchall()]
+
+
+def _iso(value):
+    """JSON for dates and instants (json_to_recordset reads ISO 8601)."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _patient_columns(now: dt.datetime) -> tuple[list[str], list]:
