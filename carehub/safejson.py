@@ -37,9 +37,7 @@ def load_json(raw: bytes | str) -> object:
         try:
             # Fast path: hooks on the numbers and byte scans of the text prove a document
             # clean without walking it in Python (the walk cost three times the parse).
-            document = json.loads(
-                text, parse_int=_int, parse_float=_float, parse_constant=_constant
-            )
+            document = _DECODER.decode(text)
             clean = _clean_text(raw if isinstance(raw, bytes) else raw.encode("utf-8", "replace"))
         except _Suspect:
             clean = False
@@ -75,6 +73,9 @@ def _float(digits: str) -> float:
 def _constant(name: str):  # NaN, Infinity, -Infinity
     raise _Suspect
 
+
+# Built once: json.loads with hooks would build a decoder (and its scanner) on every call.
+_DECODER = json.JSONDecoder(parse_int=_int, parse_float=_float, parse_constant=_constant)
 
 # A NUL or a lone surrogate can only come in as a \u escape (raw ones are refused by the
 # UTF-8 decoder or by json's strict mode); an escaped surrogate pair also goes to the walk.
