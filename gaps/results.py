@@ -1,9 +1,10 @@
-"""Store the engine's results set-based: compare with what is stored, in SQL, write only changes.
+"""Store the engine's results set-based: compare with what is stored, write only changes.
 
-One chunk of results of one measure version goes into a temporary staging table (PostgreSQL
-COPY; plain inserts on SQLite), then one `INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE`
-creates the new rows and rewrites only those whose populations, status or evidence differ. No
-stored result is loaded into Python. MeasureResult is derived data without per-row history (see
+One chunk of results of every measure version is compared with a compact read of what is
+stored (populations, status, the evidence's text); only new or changed results go into a
+temporary staging table (PostgreSQL COPY; plain inserts on SQLite), then one `INSERT … SELECT …
+ON CONFLICT DO UPDATE … WHERE` creates the new rows and rewrites those that differ. No stored
+result is loaded as a model. MeasureResult is derived data without per-row history (see
 gaps.models); its provenance is the EvaluationRun that last changed it.
 """
 
@@ -26,8 +27,18 @@ DEQM_STATUS = {
 }
 
 STAGE = "carehub_result_stage"
-STAGED = ("patient_id", "ip", "denom", "denex", "numer", "status", "gap_status", "evidence")
-COMPARED = STAGED[1:]
+STAGED = (
+    "measure_id",
+    "patient_id",
+    "ip",
+    "denom",
+    "denex",
+    "numer",
+    "status",
+    "gap_status",
+    "evidence",
+)
+COMPARED = STAGED[2:]
 
 
 def gap_status(status: str, period_end: dt.date, today: dt.date) -> str:
@@ -60,11 +71,139 @@ def stage_rows(name: str, columns: list[tuple[str, str]], rows: list[tuple]) -> 
             )
 
 
+def _jsonb_order(key: str) -> tuple[int, str]:
+    return len(key), key
+
+
+class _EvidenceText:
+    """The evidence of a result as the text PostgreSQL's jsonb prints for it (object keys by
+    length then bytes, ", " and ": " separators, UTF-8 unescaped): an unchanged result then
+    reads back exactly as `evidence::text` of the stored one. The engine shares evidence
+    objects between results, so each is written once per chunk."""
+
+    def __init__(self) -> None:
+        self._done: dict[int, tuple[object, str]] = {}
+
+    def __call__(self, evidence: list) -> str:
+        if not evidence:
+            return "[]"
+        parts = []
+        for item in evidence:
+            known = self._done.get(id(item))
+            if known is None or known[0] is not item:
+                value = item.as_json()
+                known = (
+                    item,
+                    json.dumps(
+                        {key: value[key] for key in sorted(value, key=_jsonb_order)},
+                        ensure_ascii=False,
+                    ),
+                )
+                self._done[id(item)] = known
+            parts.append(known[1])
+        return f"[{', '.join(parts)}]"
+
+
+def _stored(organization_id, measure_ids, period_start, period_end, patient_range) -> dict:
+    """(measure id, patient id) -> what is stored for it, evidence as text: one range read of
+    the chunk. (Cheaper than hashing the evidence in SQL: measured 0.33-0.42 s against 0.59-0.70 s
+    for md5 over 70,000 results.)"""
+    postgres = connection.vendor == "postgresql"
+    evidence = "evidence::text" if postgres else "evidence"
+    measures = (
+        "measure_id = ANY(%s)"
+        if postgres
+        else (f"measure_id IN ({', '.join(['%s'] * len(measure_ids))})")
+    )
+    sql = (
+        f"SELECT measure_id, patient_id, ip, denom, denex, numer, status, gap_status, {evidence} "  # noqa: S608
+        f"FROM {MeasureResult._meta.db_table} WHERE organization_id = %s AND {measures} "
+        "AND period_start = %s AND period_end = %s"
+        + (" AND patient_id BETWEEN %s AND %s" if patient_range else "")
+    )
+    params = [
+        organization_id,
+        *([list(measure_ids)] if postgres else measure_ids),
+        connection.ops.adapt_datefield_value(period_start),
+        connection.ops.adapt_datefield_value(period_end),
+        *(patient_range or ()),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if postgres:
+            return {(row[0], row[1]): row[2:] for row in cursor.fetchall()}
+        return {  # SQLite's booleans are integers
+            (row[0], row[1]): (bool(row[2]), bool(row[3]), bool(row[4]), bool(row[5]), *row[6:])
+            for row in cursor.fetchall()
+        }
+
+
+def store_chunk(
+    evaluations: list[tuple[MeasureEvaluation, Measure]],
+    *,
+    run: EvaluationRun,
+    today: dt.date,
+    patient_range: tuple[int, int] | None,
+) -> dict[str, dict]:
+    """Write one chunk's results of every measure version (the caller holds the transaction);
+    return per version the tally of statuses and how many rows were created or changed.
+
+    What is stored for the chunk is read once (populations, status and evidence as text),
+    compared in Python, and only new or changed results are staged (COPY) and
+    written by one `INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE <differs>`: an unchanged
+    rerun writes nothing. The upsert compares again in SQL, so a row someone changed since the
+    read is still judged on what is stored."""
+    period_end = run.period_end
+    stored = _stored(
+        run.organization_id,
+        [measure.pk for _, measure in evaluations],
+        run.period_start,
+        period_end,
+        patient_range,
+    )
+    evidence_text = _EvidenceText()
+    stored_as = stored.get
+    gap_status_of = {
+        status: gap_status(status, period_end, today)
+        for status in ("open", "closed", "excluded", "not-applicable")
+    }
+    tallies, rows, key_of = {}, [], {}
+    for evaluation, measure in evaluations:
+        definition = evaluation.definition
+        key = f"{definition.cms} {definition.version}"
+        key_of[measure.pk] = key
+        inverse = definition.inverse
+        tally = {"open": 0, "closed": 0, "excluded": 0, "not-applicable": 0, "stored": 0}
+        tallies[key] = tally
+        for result in evaluation.results:
+            status = result.status(inverse)
+            tally[status] += 1
+            text = evidence_text(result.evidence)
+            row = (
+                result.ip,
+                result.denom,
+                result.denex,
+                result.numer,
+                status,
+                gap_status_of[status],
+                text,
+            )
+            if stored_as((measure.pk, result.patient_id)) == row:
+                continue
+            rows.append((measure.pk, result.patient_id, *row))
+    if rows:
+        _stage(rows)
+        for measure_id in _upsert(run):
+            tallies[key_of[measure_id]]["stored"] += 1
+    return tallies
+
+
 def _stage(rows: list[tuple]) -> None:
     postgres = connection.vendor == "postgresql"
     stage_rows(
         STAGE,
         [
+            ("measure_id", "bigint NOT NULL"),
             ("patient_id", "bigint NOT NULL"),
             *((c, "boolean NOT NULL") for c in ("ip", "denom", "denex", "numer")),
             ("status", "varchar(16) NOT NULL"),
@@ -75,63 +214,31 @@ def _stage(rows: list[tuple]) -> None:
     )
 
 
-def store_results(
-    evaluation: MeasureEvaluation,
-    *,
-    measure: Measure,
-    run: EvaluationRun,
-    today: dt.date,
-) -> dict:
-    """Write the evaluation's results (the caller holds the transaction); return the tally of
-    statuses and how many rows were created or changed."""
-    inverse = evaluation.definition.inverse
-    period_end = run.period_end
-    tally = {"open": 0, "closed": 0, "excluded": 0, "not-applicable": 0}
-    rows = []
-    for result in evaluation.results:
-        status = result.status(inverse)
-        tally[status] += 1
-        rows.append(
-            (
-                result.patient_id,
-                result.ip,
-                result.denom,
-                result.denex,
-                result.numer,
-                status,
-                gap_status(status, period_end, today),
-                # Django's JSONField text on SQLite: equal evidence compares equal as text.
-                json.dumps([e.as_json() for e in result.evidence]),
-            )
-        )
-    if not rows:
-        return tally
-    _stage(rows)
+def _upsert(run: EvaluationRun) -> list[int]:
+    """Create the staged results that are new, rewrite those that differ; the measure id of
+    each row written."""
     postgres = connection.vendor == "postgresql"
     table = MeasureResult._meta.db_table
     differs = "IS DISTINCT FROM" if postgres else "IS NOT"
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
     sql = (
-        f"INSERT INTO {table} AS r (organization_id, measure_id, period_start, period_end, "  # noqa: S608
+        f"INSERT INTO {table} AS r (organization_id, period_start, period_end, "  # noqa: S608
         f"evaluation_run_id, evaluated_at, {', '.join(STAGED)}) "
-        f"SELECT %s, %s, %s, %s, %s, %s, {', '.join('s.' + c for c in STAGED)} "
+        f"SELECT %s, %s, %s, %s, %s, {', '.join('s.' + c for c in STAGED)} "
         f"FROM {STAGE} s WHERE true "
         "ON CONFLICT (patient_id, measure_id, period_start, period_end) DO UPDATE SET "
         + ", ".join(f"{c} = excluded.{c}" for c in (*COMPARED, "evaluation_run_id", "evaluated_at"))
         + f" WHERE ({', '.join('r.' + c for c in COMPARED)}) {differs} "
-        f"({', '.join('excluded.' + c for c in COMPARED)})"
+        f"({', '.join('excluded.' + c for c in COMPARED)}) RETURNING measure_id"
     )
     with connection.cursor() as cursor:
         cursor.execute(
             sql,
             [
                 run.organization_id,
-                measure.pk,
                 connection.ops.adapt_datefield_value(run.period_start),
                 connection.ops.adapt_datefield_value(run.period_end),
                 run.pk,
-                now,
+                connection.ops.adapt_datetimefield_value(timezone.now()),
             ],
         )
-        tally["stored"] = cursor.rowcount  # created or changed
-    return tally
+        return [row[0] for row in cursor.fetchall()]

@@ -34,8 +34,8 @@ from gaps.engine import (
 from gaps.measures import MEASURE_CODES, MEASURES, MeasureDefinition, UnknownMeasure, pick_version
 from gaps.models import EvaluationChunk, EvaluationRun, Measure
 from gaps.results import gap_status as gap_status  # re-exported: callers import it here
-from gaps.results import store_results
-from gaps.sync import sync_gaps_from_results
+from gaps.results import store_chunk
+from gaps.sync import pending_steps, sync_gaps_from_results
 from patients.models import Organization
 
 
@@ -53,19 +53,22 @@ def parse_period(text: str) -> tuple[dt.date, dt.date]:
 
 
 def sync_catalogue() -> dict[tuple[str, str], Measure]:
-    """Mirror gaps/measures into Measure rows (idempotent)."""
+    """Mirror gaps/measures into Measure rows (idempotent: a row is written only when the
+    catalogue differs from it, so an evaluation normally writes none)."""
+    stored = {(m.cms, m.version): m for m in Measure.objects.all()}
     rows = {}
     for definition in MEASURES:
-        measure, _ = Measure.objects.update_or_create(
-            cms=definition.cms,
-            version=definition.version,
-            defaults={
-                "title": definition.title,
-                "inverse": definition.inverse,
-                "first_year": definition.first_year,
-                "description": definition.description,
-            },
-        )
+        wanted = {
+            "title": definition.title,
+            "inverse": definition.inverse,
+            "first_year": definition.first_year,
+            "description": definition.description,
+        }
+        measure = stored.get(definition.key)
+        if measure is None or any(getattr(measure, k) != v for k, v in wanted.items()):
+            measure, _ = Measure.objects.update_or_create(
+                cms=definition.cms, version=definition.version, defaults=wanted
+            )
         rows[definition.key] = measure
     return rows
 
@@ -148,14 +151,20 @@ def _evaluate_range(
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL jit = off")
     measures = {(m.cms, m.version): m for m in Measure.objects.all()}
-    today = timezone.now().date()
-    counts = {}
+    versions = [measures[(d.cms, d.version)] for d in definitions]
     evaluations = evaluate_range(
         plans, definitions, run.period_start, run.period_end, patient_range
     )
-    for definition, evaluation in zip(definitions, evaluations, strict=True):
-        measure = measures[(definition.cms, definition.version)]
-        tally = store_results(evaluation, measure=measure, run=run, today=today)
+    counts = store_chunk(
+        list(zip(evaluations, versions, strict=True)),
+        run=run,
+        today=timezone.now().date(),
+        patient_range=patient_range,
+    )
+    pending = pending_steps(
+        run.organization, versions, run.period_start, run.period_end, patient_range
+    )
+    for definition, measure in zip(definitions, versions, strict=True):
         synced = sync_gaps_from_results(
             run.organization,
             measure,
@@ -163,14 +172,15 @@ def _evaluate_range(
             run.period_end,
             actor=actor,
             patient_range=patient_range,
+            steps=pending[measure.pk],
+            run=run,
         )
-        tally["gaps"] = {
+        counts[f"{definition.cms} {definition.version}"]["gaps"] = {
             "opened": synced.opened,
             "closed": synced.closed,
             "excluded": synced.excluded,
             "to_review": synced.to_review,
         }
-        counts[f"{definition.cms} {definition.version}"] = tally
     return counts
 
 

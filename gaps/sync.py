@@ -107,7 +107,16 @@ def _ids_in(column: str, ids: list[int]):
 
 
 def _open_new_gaps(
-    organization, measure: Measure, period_start, period_end, patient_range, *, actor, now, today
+    organization,
+    measure: Measure,
+    period_start,
+    period_end,
+    patient_range,
+    *,
+    actor,
+    now,
+    today,
+    suffix,
 ) -> list[int]:
     """One `INSERT … SELECT` opens a gap for every open result without one (history written
     set-based in the same transaction); a gap someone else opened meanwhile is left alone."""
@@ -156,7 +165,7 @@ def _open_new_gaps(
         sql,
         params,
         actor=actor,
-        reason="Opened by the engine: the service is due",
+        reason=f"Opened by the engine: the service is due{suffix}",
         skip_conflicts=True,
     )
 
@@ -168,7 +177,14 @@ def _join_results(organization, measure: Measure, period_start, period_end, pati
         f"r.patient_id = {gaps}.patient_id AND {gaps}.measure_code = %s "
         f"AND {gaps}.period_start = r.period_start AND {gaps}.period_end = r.period_end "
         "AND r.organization_id = %s AND r.measure_id = %s AND r.period_start = %s "
-        "AND r.period_end = %s" + (" AND r.patient_id BETWEEN %s AND %s" if patient_range else "")
+        "AND r.period_end = %s"
+        # The gaps' own range too: PostgreSQL then reads the chunk's gaps by patient instead
+        # of every gap of the period (measured 1.1 s -> 0.4 s a chunk).
+        + (
+            f" AND r.patient_id BETWEEN %s AND %s AND {gaps}.patient_id BETWEEN %s AND %s"
+            if patient_range
+            else ""
+        )
     )
     params = [
         measure.cms,
@@ -176,6 +192,7 @@ def _join_results(organization, measure: Measure, period_start, period_end, pati
         measure.pk,
         connection.ops.adapt_datefield_value(period_start),
         connection.ops.adapt_datefield_value(period_end),
+        *(patient_range or ()),
         *(patient_range or ()),
     ]
     return sql, params
@@ -273,7 +290,7 @@ def _move_assignments(move: _Move, *, now, today) -> tuple[str, list]:
 
 
 def _link_to_results(
-    organization, measure: Measure, period_start, period_end, patient_range, *, actor
+    organization, measure: Measure, period_start, period_end, patient_range, *, actor, suffix
 ) -> list[int]:
     """Point every gap the results do not move at its latest result, in one `UPDATE … FROM`
     (history set-based). Results are rewritten in place, so an unchanged rerun links none."""
@@ -290,12 +307,22 @@ def _link_to_results(
         f" AND NOT {changes}",
         params=[*join_params, *change_params],
         actor=actor,
-        reason="Linked to the latest evaluation",
+        reason=f"Linked to the latest evaluation{suffix}",
     )
 
 
 def _move_gaps(
-    organization, measure: Measure, period_start, period_end, patient_range, *, actor, now, today
+    organization,
+    measure: Measure,
+    period_start,
+    period_end,
+    patient_range,
+    *,
+    actor,
+    now,
+    today,
+    steps,
+    suffix,
 ) -> dict[_Move, list[int]]:
     """Each workflow move in one `UPDATE … FROM` with its reason in the history. The update
     locks each row and checks its state again when it gets it: an agent's transition
@@ -305,6 +332,8 @@ def _move_gaps(
     )
     moved = {}
     for move in _MOVES:
+        if move.counted not in steps:
+            continue
         assignments, assignment_params = _move_assignments(move, now=now, today=today)
         condition, condition_params = _move_condition(move)
         moved[move] = update_from_with_history(
@@ -314,7 +343,7 @@ def _move_gaps(
             where=f"{join} AND {condition}",
             params=[*assignment_params, *join_params, *condition_params],
             actor=actor,
-            reason=move.reason,
+            reason=f"{move.reason}{suffix}",
         )
     return moved
 
@@ -338,7 +367,7 @@ def _engine_evidence(result_id: int, evidence: list[dict], kind: str) -> tuple:
 EVIDENCE_STAGE = "carehub_gap_evidence_stage"
 
 
-def _add_evidence(moved: dict[_Move, list[int]], *, actor, now) -> None:
+def _add_evidence(moved: dict[_Move, list[int]], *, actor, now, suffix) -> None:
     """The engine's evidence for the gaps it closed or excluded: computed from their results
     (only those gaps' results are read), staged, then one `INSERT … SELECT` with history."""
     gaps, results = CareGap._meta.db_table, MeasureResult._meta.db_table
@@ -397,11 +426,11 @@ def _add_evidence(moved: dict[_Move, list[int]], *, actor, now) -> None:
         f"SELECT {', '.join(select)} FROM {EVIDENCE_STAGE} e",  # noqa: S608
         params,
         actor=actor,
-        reason="Evidence found by the engine",
+        reason=f"Evidence found by the engine{suffix}",
     )
 
 
-def _add_engine_sources(gap_ids: list[int], *, actor, now, period_end) -> None:
+def _add_engine_sources(gap_ids: list[int], *, actor, now, period_end, suffix) -> None:
     """The gaps the engine opened, linked or moved that have no engine source gain one (a
     list-reported gap the engine also evaluates; a gap the engine opened), set-based."""
     if not gap_ids:
@@ -425,9 +454,65 @@ def _add_engine_sources(gap_ids: list[int], *, actor, now, period_end) -> None:
             f"AND NOT EXISTS (SELECT 1 FROM {sources} s WHERE s.gap_id = g.id AND s.kind = %s)",
             [*params, *id_params, SourceKind.ENGINE],
             actor=actor,
-            reason="Reported by the engine",
+            reason=f"Reported by the engine{suffix}",
             skip_conflicts=True,
         )
+
+
+STEPS = ("open", "link", *(move.counted for move in _MOVES))
+
+
+def pending_steps(
+    organization, measures: list[Measure], period_start, period_end, patient_range
+) -> dict[int, set[str]]:
+    """Measure id -> the sync steps (STEPS) the stored results call for in this chunk, read in
+    one query over every measure: the steps with nothing to do are skipped, so an unchanged
+    rerun reads once and writes nothing. The steps themselves decide again in SQL as they
+    write (a gap an agent moved since this read is judged on its new state)."""
+    if not measures:
+        return {}
+    gaps, results = CareGap._meta.db_table, MeasureResult._meta.db_table
+    counted = [
+        ("open", f"{gaps}.id IS NULL AND r.status = %s", [MeasureResult.Status.OPEN]),
+        (
+            "link",
+            f"{gaps}.id IS NOT NULL AND ({gaps}.measure_result_id IS NULL "
+            f"OR {gaps}.measure_result_id <> r.id)",
+            [],
+        ),
+        *((move.counted, *_move_condition(move)) for move in _MOVES),
+    ]
+    sums, params = [], []
+    for _, condition, condition_params in counted:
+        sums.append(f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)")
+        params += condition_params
+    sql = (
+        f"SELECT r.measure_id, {', '.join(sums)} FROM {results} r "  # noqa: S608
+        f"JOIN {Measure._meta.db_table} m ON m.id = r.measure_id "
+        f"LEFT JOIN {gaps} ON {gaps}.patient_id = r.patient_id AND {gaps}.measure_code = m.cms "
+        f"AND {gaps}.period_start = r.period_start AND {gaps}.period_end = r.period_end "
+        + (f"AND {gaps}.patient_id BETWEEN %s AND %s " if patient_range else "")
+        + f"WHERE r.organization_id = %s AND r.measure_id IN ({', '.join(['%s'] * len(measures))}) "
+        "AND r.period_start = %s AND r.period_end = %s"
+        + (" AND r.patient_id BETWEEN %s AND %s" if patient_range else "")
+        + " GROUP BY r.measure_id"
+    )
+    params += [
+        *(patient_range or ()),  # the gaps' own range (see _join_results)
+        organization.pk,
+        *(measure.pk for measure in measures),
+        connection.ops.adapt_datefield_value(period_start),
+        connection.ops.adapt_datefield_value(period_end),
+        *(patient_range or ()),
+    ]
+    pending: dict[int, set[str]] = {measure.pk: set() for measure in measures}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for measure_id, *found in cursor.fetchall():
+            pending[measure_id] = {
+                step for (step, _, _), count in zip(counted, found, strict=True) if count
+            }
+    return pending
 
 
 @transaction.atomic
@@ -439,29 +524,50 @@ def sync_gaps_from_results(
     *,
     actor=None,
     patient_range: tuple[int, int] | None = None,
+    steps: set[str] | None = None,
+    run=None,
 ) -> SyncCounts:
     """Bring the gaps of one measure and period (of the patients in `patient_range`, inclusive;
     None: all) in line with the stored results. Every write is a set-based statement that
-    touches only the gaps that change; an unchanged rerun writes nothing."""
+    touches only the gaps that change; an unchanged rerun writes nothing. `steps` (from
+    `pending_steps`) skips the steps known to have nothing to do; None runs them all. The
+    history reasons name the evaluation `run` that made the change, when given."""
     actor = actor or get_system_user()
+    steps = set(STEPS) if steps is None else steps
+    counts = SyncCounts()
+    if not steps:
+        return counts
     now = timezone.now()
     today = timezone.localdate()
     where = (organization, measure, period_start, period_end, patient_range)
-    created = _open_new_gaps(*where, actor=actor, now=now, today=today)
-    linked = _link_to_results(*where, actor=actor)
-    moved = _move_gaps(*where, actor=actor, now=now, today=today)
-    _add_evidence(moved, actor=actor, now=now)
+    suffix = f" (evaluation run #{run.pk})" if run is not None else ""
+    created = (
+        _open_new_gaps(*where, actor=actor, now=now, today=today, suffix=suffix)
+        if "open" in steps
+        else []
+    )
+    linked = _link_to_results(*where, actor=actor, suffix=suffix) if "link" in steps else []
+    moved = _move_gaps(*where, actor=actor, now=now, today=today, steps=steps, suffix=suffix)
+    _add_evidence(moved, actor=actor, now=now, suffix=suffix)
     moved_ids = [gap_id for gap_ids in moved.values() for gap_id in gap_ids]
     _add_engine_sources(
-        [*created, *linked, *moved_ids], actor=actor, now=now, period_end=period_end
+        [*created, *linked, *moved_ids],
+        actor=actor,
+        now=now,
+        period_end=period_end,
+        suffix=suffix,
     )
-    counts = SyncCounts(opened=len(created), linked=len(linked))
+    counts.opened, counts.linked = len(created), len(linked)
     for move, gap_ids in moved.items():
         setattr(counts, move.counted, len(gap_ids))
-    # Work items follow in this transaction (worklists subscribes).
-    events.publish(
-        events.GAPS_SYNCED, organization=organization, gap_ids=[*created, *moved_ids], actor=actor
-    )
+    if created or moved_ids:
+        # Work items follow in this transaction (worklists subscribes).
+        events.publish(
+            events.GAPS_SYNCED,
+            organization=organization,
+            gap_ids=[*created, *moved_ids],
+            actor=actor,
+        )
     return counts
 
 

@@ -8,6 +8,7 @@ patients. Results, gap states and their history must be the same, patient by pat
 
 import datetime as dt
 import io
+import re
 
 import pytest
 from django.core.management import call_command
@@ -56,6 +57,9 @@ def _results(organization) -> dict:
     }
 
 
+RUN = re.compile(r" \(evaluation run #\d+\)$")
+
+
 def _gaps(organization) -> dict:
     gaps = {}
     for gap in CareGap.objects.filter(organization=organization).select_related("patient"):
@@ -64,7 +68,11 @@ def _gaps(organization) -> dict:
             gap.primary_source,
             gap.next_step,
             gap.measure_result.status,
-            [(h.history_type, h.history_change_reason) for h in gap.history.order_by("history_id")],
+            [
+                # Each organization has its own run; the reasons name it.
+                (h.history_type, RUN.sub("", h.history_change_reason))
+                for h in gap.history.order_by("history_id")
+            ],
             list(gap.sources.values_list("kind", "name")),
         )
     return gaps
@@ -197,7 +205,10 @@ def test_gaps_opened_set_based_carry_the_system_user_and_the_reason(valuesets_20
     (created,) = gap.history.all()
     assert created.history_type == "+"
     assert created.history_user == actor
-    assert created.history_change_reason == "Opened by the engine: the service is due"
+    run = EvaluationRun.objects.get(organization=organization)
+    assert created.history_change_reason == (
+        f"Opened by the engine: the service is due (evaluation run #{run.pk})"
+    )
     assert (created.state, created.measure_result_id) == ("identified", gap.measure_result_id)
     (source,) = gap.sources.all()
     assert (source.kind, source.history.get().history_user) == ("engine", actor)

@@ -3,11 +3,14 @@
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django_q.models import Schedule
 from django_q.tasks import async_task, result
 
-from gaps.care_gaps import CareGap, GapEvidence, GapState
+from gaps.care_gaps import CareGap, GapEvidence, GapSource, GapState
 from gaps.measures import oids
+from gaps.models import MeasureResult
 from gaps.schedule import STALE_FUNC, STALE_NAME, ensure_nightly_schedule
 from gaps.services import evaluate_measures
 from gaps.sync import flag_stale_completions
@@ -106,6 +109,75 @@ def test_re_running_the_engine_closes_the_right_gaps_and_keeps_the_rest(
     versions = sum(g.history.count() for g in CareGap.objects.all())
     _evaluate(org_a, system_user)
     assert sum(g.history.count() for g in CareGap.objects.all()) == versions
+
+
+def _run(organization, actor):
+    return evaluate_measures(
+        organization,
+        period_start=dt.date(2025, 1, 1),
+        period_end=dt.date(2025, 12, 31),
+        actor=actor,
+        measures=["CMS130"],
+    ).run
+
+
+def _audit_rows() -> tuple[int, ...]:
+    return (
+        CareGap.history.count(),
+        GapSource.history.count(),
+        GapEvidence.history.count(),
+        MeasureResult.objects.count(),
+    )
+
+
+@needs_shared
+def test_an_unchanged_rerun_writes_nothing_and_a_change_moves_exactly_its_gap(
+    org_a, system_user, valuesets_2024
+):
+    screened, waiting = _patient_due_for_screening(), _patient_due_for_screening()
+    _import(org_a, system_user, screened, waiting)
+    first = _run(org_a, system_user)
+    assert first.counts["CMS130 MP2025"]["gaps"]["opened"] == 2
+    before = _audit_rows()
+
+    with CaptureQueriesContext(connection) as queries:
+        second = _run(org_a, system_user)
+    assert second.counts["CMS130 MP2025"]["stored"] == 0
+    assert _audit_rows() == before
+    written = [
+        q["sql"]
+        for q in queries
+        if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "WITH"))
+        and "evaluationrun" not in q["sql"]
+    ]
+    assert written == []  # not even a write that changes nothing
+
+    screened.lab(oids.FOBT, "2025-05-02", value={"valueString": "negative"})
+    _import(org_a, system_user, screened)
+    third = _run(org_a, system_user)
+    assert third.counts["CMS130 MP2025"]["stored"] == 1
+    assert third.counts["CMS130 MP2025"]["gaps"] == {
+        "opened": 0,
+        "closed": 1,
+        "excluded": 0,
+        "to_review": 0,
+    }
+    gaps_history, sources_history, evidence_history, results = _audit_rows()
+    assert (gaps_history, sources_history, results) == (before[0] + 1, before[1], before[3])
+    assert evidence_history == before[2] + 1
+    gap = _gap(screened)
+    latest = gap.history.latest("history_date")
+    assert (latest.state, latest.history_type, latest.history_user) == ("closed", "~", system_user)
+    assert latest.history_change_reason == (
+        f"Closed by the engine: new clinical data meets the measure (evaluation run #{third.pk})"
+    )
+    evidence = gap.evidence.get()
+    assert evidence.history.get().history_change_reason == (
+        f"Evidence found by the engine (evaluation run #{third.pk})"
+    )
+    assert MeasureResult.objects.get(pk=gap.measure_result_id).evaluation_run_id == third.pk
+    assert _gap(waiting).history.count() == 1  # opened, then left alone
+    assert _gap(waiting).state == GapState.IDENTIFIED
 
 
 def test_completed_gaps_without_documentation_become_a_coordination_follow_up(
