@@ -205,6 +205,19 @@ class GapChangeList(ChangeList):
         queryset = super().get_queryset(request, exclude_parameters)
         return queryset.select_related(None).select_related(*self.list_select_related)
 
+    def get_results(self, request):
+        super().get_results(request)
+        page = self.result_list
+        if isinstance(page, models.QuerySet) and page.query.low_mark:
+            # Past page 1 the rows skipped by OFFSET were joined to their patient too (page 50:
+            # 2,500 patient reads, 77 ms at 3,000,000 gaps): pick the page's ids first, then join
+            # those 50. The ids come from the scoped, filtered, ordered list itself.
+            self.result_list = (
+                self.model._default_manager.filter(pk__in=page.values("pk"))
+                .select_related(*self.list_select_related)
+                .order_by(*page.query.order_by)
+            )
+
     @cached_property
     def table(self) -> dict:
         """The context of admin/change_list_results.html, as the result_list tag makes it."""
