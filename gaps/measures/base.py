@@ -82,20 +82,28 @@ class MeasureDefinition:
 
     def value_set_keys(self) -> set[str]:
         """Every OID and direct code the definition mentions (walks the criteria params)."""
-        found: set[str] = set(self.encounters)
+        return set(self.encounters) | named_keys(
+            list(self.ip_criteria) + list(self.exclusions) + [self.numerator]
+        )
 
-        def walk(value):
-            if isinstance(value, Criterion):
-                walk(value.params)
-            elif isinstance(value, dict):
-                for key, item in value.items():
-                    if key in {"vs", "vss"} or key.endswith("_vs") or key.endswith("_vss"):
-                        found.update([item] if isinstance(item, str) else item)
-                    else:
-                        walk(item)
-            elif isinstance(value, list | tuple):
-                for item in value:
+
+def named_keys(value) -> set[str]:
+    """Every OID and direct code named in criteria or their parameters: the values of keys
+    `vs`, `vss`, `*_vs` and `*_vss`, at any depth."""
+    found: set[str] = set()
+
+    def walk(value):
+        if isinstance(value, Criterion):
+            walk(value.params)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if key in {"vs", "vss"} or key.endswith("_vs") or key.endswith("_vss"):
+                    found.update([item] if isinstance(item, str) else item)
+                else:
                     walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
 
-        walk(list(self.ip_criteria) + list(self.exclusions) + [self.numerator])
-        return found
+    walk(value)
+    return found
