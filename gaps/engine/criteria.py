@@ -4,11 +4,18 @@ Each kind is a function `(ctx, params, patient) -> Evidence | None` over the rec
 loaded for the whole panel (see panel.py): no queries here. Day-level tests compare the local
 calendar dates stored at import; instant tests compare UTC instants with the precision rule of
 measures.md 1.6 B (a less precise value equal to the bound is unknown, i.e. false).
+
+Records are found through the patient's index by value-set key (`PatientRow.by_key`), never by
+scanning every record: a patient has a few records, but the engine asks for a value set some
+hundred times per patient (seven measures, their exclusions and numerators), and nearly every
+answer is "none". Each index list keeps the patient's record order, so the first record that
+qualifies (the evidence) is the one a scan would find.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -16,7 +23,9 @@ from gaps.measures.base import FINAL, RecordRules
 from patients.clinical import Precision
 from patients.fhir.timing import add_years
 
-from .panel import PatientRow, Rec
+from .panel import PatientRow, Rec, instant
+
+_NONE: tuple = ()  # what a lookup finds for a value set the patient has no record of
 
 OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category|"
 LABORATORY = OBS_CATEGORY + "laboratory"
@@ -75,33 +84,38 @@ def evidence(label: str, rec: Rec, day: dt.date | None = None) -> Evidence:
 # -- record filters (measures.md 1.4) ---------------------------------------------------------
 
 
+def with_key(patient: PatientRow, key: str) -> Iterable[Rec]:
+    """The patient's records whose code is in value set (or is the direct code) `key`."""
+    return patient.by_key.get(key, _NONE)
+
+
 def encounters(patient, ctx, key) -> Iterable[Rec]:
+    found = patient.by_key.get(key)
+    if not found:
+        return _NONE
     statuses = ctx.rules.encounter_statuses
-    return (
-        r
-        for r in patient.records
-        if r.resource_type == "Encounter" and r.status in statuses and key in r.keys
-    )
+    return [r for r in found if r.resource_type == "Encounter" and r.status in statuses]
 
 
 def procedures(patient, ctx, key) -> Iterable[Rec]:
+    found = patient.by_key.get(key)
+    if not found:
+        return _NONE
     statuses = ctx.rules.procedure_statuses
-    return (
-        r
-        for r in patient.records
-        if r.resource_type == "Procedure" and r.status in statuses and key in r.keys
-    )
+    return [r for r in found if r.resource_type == "Procedure" and r.status in statuses]
 
 
 def observations(patient, key, statuses=FINAL, category: str | None = None) -> Iterable[Rec]:
-    return (
+    found = patient.by_key.get(key)
+    if not found:
+        return _NONE
+    return [
         r
-        for r in patient.records
+        for r in found
         if r.resource_type == "Observation"
         and r.status in statuses
-        and key in r.keys
         and (category is None or category in r.categories)
-    )
+    ]
 
 
 def lab_results(patient, ctx, key):
@@ -119,15 +133,21 @@ def assessments(patient, ctx, key):
 
 
 def conditions(patient, ctx, key) -> Iterable[Rec]:
+    found = patient.by_key.get(key)
+    if not found:
+        return _NONE
     verify = ctx.rules.verified_conditions
-    return (
-        r
-        for r in patient.records
-        if r.resource_type == "Condition" and key in r.keys and (r.verified or not verify)
-    )
+    return [r for r in found if r.resource_type == "Condition" and (r.verified or not verify)]
 
 
-def _any_key(keys: Iterable[str], fn, patient, ctx) -> Iterable[Rec]:
+def _any_key(keys: list[str], fn, patient, ctx) -> Iterable[Rec]:
+    """Records of any of the keys, key by key, each record once."""
+    if len(keys) == 1:
+        return fn(patient, ctx, keys[0])
+    return _each_once(keys, fn, patient, ctx)
+
+
+def _each_once(keys: list[str], fn, patient, ctx) -> Iterable[Rec]:
     seen = set()
     for key in keys:
         for rec in fn(patient, ctx, key):
@@ -222,13 +242,15 @@ def ge_instant(point: tuple, bound: dt.datetime) -> bool:
 
 
 def start_point(r: Rec) -> tuple | None:
-    return (r.start_at, r.start_date, r.start_precision) if r.start_date is not None else None
+    if r.start_date is None:
+        return None
+    return (instant(r.start_at), r.start_date, r.start_precision)
 
 
 def end_point(r: Rec) -> tuple | None:
     if r.end_date is None or r.end_open:
         return None
-    return (r.end_at, r.end_date, r.end_precision)
+    return (instant(r.end_at), r.end_date, r.end_precision)
 
 
 _NO_PREVALENCE = object()
@@ -289,9 +311,9 @@ def _window(ctx: Context, params: dict) -> tuple[dt.date, dt.date]:
 def hospice(ctx: Context, params: dict, patient: PatientRow) -> Evidence | None:
     lo, hi = _window(ctx, params)
     label = "hospice"
-    discharge_codes = set(params["discharge_codes"])
+    discharge_codes = params["discharge_codes"]
     for r in encounters(patient, ctx, params["inpatient_vs"]):
-        if r.discharge & discharge_codes and ends_within(r, lo, hi):
+        if not r.discharge.isdisjoint(discharge_codes) and ends_within(r, lo, hi):
             return evidence(label, r)
     for r in encounters(patient, ctx, params["encounter_vs"]):
         if overlaps(r, lo, hi):
@@ -299,10 +321,9 @@ def hospice(ctx: Context, params: dict, patient: PatientRow) -> Evidence | None:
     for r in assessments(patient, ctx, params["assessment_vs"]):
         if params["yes_code"] in r.value_keys and overlaps(r, lo, hi):
             return evidence(label, r)
-    for r in patient.records:
+    for r in with_key(patient, params["order_vs"]):
         if (
             r.resource_type == "ServiceRequest"
-            and params["order_vs"] in r.keys
             and r.status in REQUEST_STATUSES
             and r.intent in ctx.rules.service_intents
             and r.start_date is not None
@@ -340,10 +361,9 @@ def _frailty(ctx: Context, params: dict, patient: PatientRow) -> Evidence | None
     lo, hi = ctx.mp_start, ctx.mp_end
     label = "frailty"
     rules = ctx.rules
-    for r in patient.records:
+    for r in with_key(patient, params["device_vs"]):
         if (
             r.resource_type == "DeviceRequest"
-            and params["device_vs"] in r.keys
             and r.status in REQUEST_STATUSES
             and r.intent in rules.device_intents
             and not (rules.device_checks_do_not_perform and r.do_not_perform)
@@ -372,10 +392,9 @@ def _illness_or_dementia(ctx: Context, params: dict, patient: PatientRow) -> Evi
         start = prevalence_start_date(r)
         if start is not None and lo <= start <= hi:
             return evidence("advanced illness", r, start)
-    for r in patient.records:
+    for r in with_key(patient, params["dementia_vs"]):
         if (
             r.resource_type == "MedicationRequest"
-            and params["dementia_vs"] in r.keys
             and r.status == "active"
             and r.intent in ctx.rules.medication_intents
             and (r.period_unknown or overlaps(r, lo, hi))
@@ -458,17 +477,22 @@ def condition_overlaps(ctx, params, patient):
 
 def mastectomy_both_sides(ctx, params, patient):
     found = []
+    by_key = patient.by_key
     for side in params["sides"]:
         hit = None
-        for r in patient.records:
-            if r.resource_type != "Condition" or (ctx.rules.verified_conditions and not r.verified):
-                continue
-            on_side = side["condition_vs"] in r.keys or (
-                side["unspecified_vs"] in r.keys and side["body_site"] in r.body_sites
-            )
-            if on_side and prevalence_starts_by(r, ctx, instant=True):
-                hit = r
-                break
+        # Two value sets, in record order: scan the records, when the patient has either.
+        if side["condition_vs"] in by_key or side["unspecified_vs"] in by_key:
+            for r in patient.records:
+                if r.resource_type != "Condition" or (
+                    ctx.rules.verified_conditions and not r.verified
+                ):
+                    continue
+                on_side = side["condition_vs"] in r.keys or (
+                    side["unspecified_vs"] in r.keys and side["body_site"] in r.body_sites
+                )
+                if on_side and prevalence_starts_by(r, ctx, instant=True):
+                    hit = r
+                    break
         if hit is None:
             for r in procedures(patient, ctx, side["procedure_vs"]):
                 end = end_point(r)
@@ -495,7 +519,7 @@ def condition_starts_in_childhood(ctx, params, patient):
 def any_of(ctx, params, patient):
     best = None
     for alternative in params["alternatives"]:
-        found = CRITERIA[alternative.kind](ctx, {**alternative.params}, patient)
+        found = CRITERIA[alternative.kind](ctx, alternative.params, patient)
         if found is not None:
             found.criterion = alternative.label or found.criterion
             if best is None or (found.date or dt.date.min) > (best.date or dt.date.min):
@@ -583,8 +607,16 @@ def glycemic_poor_control(ctx, params, patient):
     return None
 
 
+def components_of(r: Rec) -> list[dict]:
+    """The record's components: JSON text as PostgreSQL gives it (decoded here, for the few
+    readings a criterion looks into), or the list the ORM already decoded."""
+    if isinstance(r.components, str):
+        return json.loads(r.components)
+    return r.components or []
+
+
 def _component_value(r: Rec, code: str) -> float | None:
-    for component in r.components or []:
+    for component in components_of(r):
         if code in component.get("codes", []):
             return _numeric(
                 component.get("value"),
@@ -635,19 +667,23 @@ def bp_controlled(ctx, params, patient):
 
 
 def _dose_dates(patient, ctx, imm_keys, proc_keys, imm_window, proc_window) -> set[dt.date]:
+    """Days of doses: completed Immunizations coded in `imm_keys` in `imm_window`, Procedures
+    coded in `proc_keys` in `proc_window`."""
     dates = set()
-    for r in patient.records:
-        if r.resource_type == "Immunization" and r.status == "completed":
-            keys, window = imm_keys, imm_window
-        elif r.resource_type == "Procedure" and r.status in ctx.rules.procedure_statuses:
-            keys, window = proc_keys, proc_window
-        else:
-            continue
-        if not any(k in r.keys for k in keys):
-            continue
-        day = earliest_date(r)
-        if day is not None and window[0] <= day <= window[1]:
-            dates.add(day)
+    for keys, resource_type, window in (
+        (imm_keys, "Immunization", imm_window),
+        (proc_keys, "Procedure", proc_window),
+    ):
+        statuses = (
+            ("completed",) if resource_type == "Immunization" else ctx.rules.procedure_statuses
+        )
+        for key in keys:
+            for r in with_key(patient, key):
+                if r.resource_type != resource_type or r.status not in statuses:
+                    continue
+                day = earliest_date(r)
+                if day is not None and window[0] <= day <= window[1]:
+                    dates.add(day)
     return dates
 
 
@@ -723,8 +759,8 @@ def medicare_or_65(ctx, params, patient):
     ):
         return Evidence("65 or older", "", None)
     system, _, prefix = params["medicare_vs"].rpartition("|")
-    for r in patient.records:
-        if r.resource_type != "Coverage" or r.status not in {"active", ""}:
+    for r in patient.coverages:
+        if r.status not in {"active", ""}:
             continue
         # SOPT code 1 (Medicare) or any of its children (11, 111, ...).
         if any(k.startswith(f"{system}|{prefix}") for k in r.value_keys) and overlaps(
