@@ -245,6 +245,9 @@ Q_CLUSTER = {
     "retry": env_int("Q_RETRY", 900),
     "max_attempts": 1,
     "catch_up": False,
+    # Off on worker-only machines of a scale-out: they take queued tasks (evaluation chunks)
+    # and leave the schedules (sealing, sweeps, the nightly) to the main cluster.
+    "scheduler": env_bool("Q_SCHEDULER", True),
     "label": "Background tasks",
 }
 
