@@ -275,7 +275,14 @@ def evaluate_chunk(chunk_id: int, *, actor) -> bool:
         chunk.started_at = timezone.now()
         chunk.save(update_fields=["attempts", "started_at"])
     with transaction.atomic():
-        chunk = EvaluationChunk.objects.select_for_update().select_related("run").get(pk=chunk_id)
+        # FOR UPDATE OF the chunk only: a plain select_for_update with select_related also
+        # locks the joined run row for the whole chunk, so chunk tasks ran one at a time
+        # whatever the number of workers (2 workers: 243 s against 237 s with one).
+        chunk = (
+            EvaluationChunk.objects.select_for_update(of=("self",))
+            .select_related("run")
+            .get(pk=chunk_id)
+        )
         if chunk.done:
             return False
         run = chunk.run

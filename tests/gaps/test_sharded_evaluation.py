@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -19,6 +20,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from carehub import events
 from carehub.history import get_system_user
 from gaps.care_gaps import CareGap
 from gaps.models import EvaluationChunk, EvaluationRun, MeasureResult
@@ -179,3 +181,54 @@ def test_a_worker_killed_mid_chunk_leaves_no_duplicate_or_missing_result(postgre
     # A duplicated task (the queue delivers it again) changes nothing.
     assert evaluate_chunk(chunks.first().pk, actor=actor) is False
     assert _snapshot(sharded) == (results, gaps)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_chunks_of_one_run_are_evaluated_at_the_same_time(postgres_only):
+    """A chunk under way must not hold the run: scale-out depends on it. The first chunk is
+    held open mid-transaction (inside its gap sync) while the second is evaluated."""
+    call_command("load_valuesets", str(VALUESETS_2024), stdout=io.StringIO())
+    actor = get_system_user()
+    organization = _deck("parallel-chunks")
+    run = start_sharded_evaluation(
+        organization,
+        period_start=PERIOD[0],
+        period_end=PERIOD[1],
+        actor=actor,
+        measures=MEASURES,
+        chunk_size=88,
+    )
+    first, second = EvaluationChunk.objects.filter(run=run).order_by("pk")[:2]
+    inside_first, second_done = threading.Event(), threading.Event()
+    holder = threading.current_thread()
+
+    def hold_first_chunk(**payload):
+        if threading.current_thread() is not holder:
+            inside_first.set()
+            second_done.wait(timeout=60)
+
+    def evaluate_first():
+        try:
+            evaluate_chunk(first.pk, actor=actor)
+        finally:
+            connection.close()
+
+    events.subscribe(events.GAPS_SYNCED, hold_first_chunk)
+    worker = threading.Thread(target=evaluate_first)
+    try:
+        worker.start()
+        assert inside_first.wait(timeout=60), "the first chunk never reached its gap sync"
+        with connection.cursor() as cursor:
+            # Waiting on a lock the first chunk holds fails fast instead of hanging the test.
+            cursor.execute("SET lock_timeout = '5s'")
+        try:
+            assert evaluate_chunk(second.pk, actor=actor) is True
+        finally:
+            second_done.set()
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
+        worker.join(timeout=120)
+    finally:
+        second_done.set()
+        events.unsubscribe(events.GAPS_SYNCED, hold_first_chunk)
+    assert EvaluationChunk.objects.filter(pk__in=[first.pk, second.pk], done=True).count() == 2
