@@ -22,6 +22,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from django.db.models import DateField
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -37,6 +38,14 @@ from patients.models import Patient
 # in the per-file cost, small enough to keep a batch's rows in memory (tens of MB).
 BATCH_FILES = 500
 BATCH_RESOURCES = 20_000
+
+# Date and timestamp columns the batch copies (see Batch._copy); a DateTimeField is a DateField.
+_TEMPORAL = frozenset(
+    model_field.column
+    for model in (ClinicalRecord, FhirPatientDetail)
+    for model_field in model._meta.concrete_fields
+    if isinstance(model_field, DateField)
+)
 
 
 @dataclass
@@ -525,9 +534,26 @@ class Batch:
 
     def _copy(self, table: str, columns: list[str], rows: Iterable[Sequence]) -> None:
         sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        # psycopg's date and datetime dumpers cost about 0.7 us a value, three times the rest
+        # of a record's row; an import repeats the same few thousand dates, so each is spelled
+        # once (ISO 8601 with its offset, which PostgreSQL reads as the same instant).
+        temporal = [index for index, column in enumerate(columns) if column in _TEMPORAL]
+        spelled: dict = {None: None}
         with self.connection.cursor() as cursor, cursor.copy(sql) as copy:
+            write_row = copy.write_row
+            if not temporal:
+                for row in rows:
+                    write_row(row)
+                return
             for row in rows:
-                copy.write_row(row)
+                row = list(row)
+                for index in temporal:
+                    value = row[index]
+                    text = spelled.get(value)
+                    if text is None and value is not None:
+                        text = spelled[value] = value.isoformat()
+                    row[index] = text
+                write_row(row)
 
     def _next_ids(self, table: str, count: int) -> list[int]:
         """`count` ids from the table's own sequence, so rows can be copied with their ids."""
