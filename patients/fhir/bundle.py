@@ -113,6 +113,7 @@ class BundleImport(ResourceMapper):
         self.errors: list[str] = []
         self.by_url: dict[str, Entry] = {}
         self.by_type_id: dict[tuple[str, str], Entry] = {}
+        self.patient_by_reference: dict[str, PatientRow] = {}
         for entry in entries:
             if entry.full_url:
                 self.by_url[entry.full_url] = entry
@@ -270,14 +271,21 @@ class BundleImport(ResourceMapper):
         reference = entry.resource.get(link)
         if not isinstance(reference, dict) or not reference.get("reference"):
             raise EntryError(f"{link}: missing reference to the patient")
-        ref = read_string(reference["reference"], f"{link}.reference")
+        ref = reference["reference"]
+        # A file's records point at its few patients over and over: each reference is
+        # resolved once (what it resolves to depends on the text alone).
+        found = self.patient_by_reference.get(ref) if type(ref) is str else None
+        if found is not None:
+            return found
+        ref = read_string(ref, f"{link}.reference")
         target = self.resolve(reference)
         if target is not None:
             if target.resource["resourceType"] != "Patient":
                 raise EntryError(
                     f"{link}: {ref!r} is a {target.resource['resourceType']}, not a Patient"
                 )
-            return self.patients[id(target.resource)]
+            found = self.patient_by_reference[ref] = self.patients[id(target.resource)]
+            return found
         tail = ref.rstrip("/").split("/")
         if len(tail) >= 2 and tail[-2] == "Patient":
             self.plan.deferred.append(Deferred(entry, resource_id, link, ref, tail[-1]))

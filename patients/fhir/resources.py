@@ -18,11 +18,12 @@ from typing import NamedTuple
 from patients.clinical import ClinicalCoding, ClinicalRecord
 from patients.fhir.reading import EntryError, read_list, read_object, read_string
 from patients.fhir.timing import (
-    NONE,
+    NO_TIMING,
     Interval,
     TimingError,
     _day_point,
     choice_interval,
+    interval,
     parse_datetime,
     period_interval,
     point_interval,
@@ -141,18 +142,30 @@ assert {f.name for f in ClinicalRecord._meta.concrete_fields} == {
 
 class _Columns:
     """One record's mapped columns while it is mapped: plain attributes (no model object),
-    class attributes as the defaults."""
+    class attributes as the defaults. The timing columns come from an Interval."""
 
     status = intent = encounter_class = encounter_ref = ""
-    do_not_perform = clinical_active = has_timing = end_open = period_unknown = False
+    do_not_perform = clinical_active = period_unknown = False
     verified = True
-    start_at = start_date = end_at = end_date = value_num = None
-    start_precision = end_precision = NONE
+    value_num = None
     value_type = value_unit = value_comparator = ""
     components = "[]"  # JSON text, as written to the database
 
 
-_column_values = attrgetter(*RECORD_COLUMNS)
+# RECORD_COLUMNS are the columns before the timing, Interval.columns, the columns after it.
+_TIMING = slice(RECORD_COLUMNS.index("has_timing"), RECORD_COLUMNS.index("end_open") + 1)
+assert RECORD_COLUMNS[_TIMING] == (
+    "has_timing",
+    "start_at",
+    "start_date",
+    "start_precision",
+    "end_at",
+    "end_date",
+    "end_precision",
+    "end_open",
+)
+_columns_before = attrgetter(*RECORD_COLUMNS[: _TIMING.start])
+_columns_after = attrgetter(*RECORD_COLUMNS[_TIMING.stop :])
 
 
 class MappedRecord(NamedTuple):
@@ -169,6 +182,40 @@ def _digest(*parts) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
+def _record_digest(
+    kind: str, resource_id: str, before: tuple, timing: Interval, after: tuple, codings: tuple
+) -> str:
+    """`_digest(kind, resource_id, values, codings)` where values = before + timing.columns +
+    after, spelled from its parts: the same text, so stored hashes stay valid, without
+    spelling the instants and dates of every record again (that was a third of the mapping)."""
+    values = f"({repr(before)[1:-1]}, {timing.spelled}, {repr(after)[1:-1]})"
+    text = f"({kind!r}, {resource_id!r}, {values}, {codings!r})"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _add(codings: list, element: str, concept) -> None:
+    """Append the (element, system, code) rows of a CodeableConcept or a list of them (as
+    `_codings` reads them) to `codings`."""
+    if isinstance(concept, list):
+        for item in concept:
+            _add(codings, element, item)
+        return
+    if not isinstance(concept, dict):
+        return
+    for coding in concept.get("coding") or ():
+        if isinstance(coding, dict) and (code := coding.get("code")):
+            system = coding.get("system") or ""
+            if type(system) is not str:
+                system = str(system)
+            codings.append(
+                (
+                    element,
+                    SYSTEM_ALIASES.get(system, system)[:200],
+                    (code if type(code) is str else str(code))[:64],
+                )
+            )
+
+
 class ResourceMapper:
     """Mixin of BundleImport: maps one entry to a record row and its codings."""
 
@@ -177,14 +224,12 @@ class ResourceMapper:
         resource = entry.resource
         kind = resource["resourceType"]
         record = _Columns()
-        record.status = str(resource.get("status") or "")[:32]
-        record.intent = str(resource.get("intent") or "")[:32]
+        status, intent = resource.get("status"), resource.get("intent")
+        if status:
+            record.status = str(status)[:32]
+        if intent:
+            record.intent = str(intent)[:32]
         codings: list[tuple[str, str, str]] = []
-
-        def add(element, concept):
-            if concept:
-                codings.extend([(element, s[:200], c[:64]) for s, c in _codings(concept)])
-
         for extension in resource.get("modifierExtension") or []:
             if (
                 isinstance(extension, dict)
@@ -194,108 +239,111 @@ class ResourceMapper:
                 record.do_not_perform = True
         if resource.get("doNotPerform") is True:
             record.do_not_perform = True
-        add(_CATEGORY, resource.get("category"))
-        add(_BODY_SITE, resource.get("bodySite"))
-        interval = Interval(False)
+        _add(codings, _CATEGORY, resource.get("category"))
+        _add(codings, _BODY_SITE, resource.get("bodySite"))
         try:
-            if kind == "Encounter":
-                add(_CODE, resource.get("type"))
-                hospitalization = read_object(resource.get("hospitalization"), "hospitalization")
-                add(_DISCHARGE, hospitalization.get("dischargeDisposition"))
-                encounter_class = read_object(resource.get("class"), "class")
-                record.encounter_class = read_string(encounter_class.get("code"), "class.code")[:16]
-                if resource.get("period") is not None:
-                    interval = self._field("period", period_interval, resource["period"])
-            elif kind == "Condition":
-                add(_CODE, resource.get("code"))
-                record.clinical_active = _has_code(
-                    resource.get("clinicalStatus"),
-                    CONDITION_CLINICAL,
-                    {"active", "recurrence", "relapse"},
-                )
-                verification = resource.get("verificationStatus")
-                record.verified = verification is None or _has_code(
-                    verification,
-                    CONDITION_VER,
-                    {"confirmed", "unconfirmed", "provisional", "differential"},
-                )
-                onset = self._field("onset[x]", choice_interval, resource, "onset", birth)
-                abatement = self._field(
-                    "abatement[x]", choice_interval, resource, "abatement", birth
-                )
-                unconvertible = any(k in resource for k in ("onsetString", "abatementString"))
-                interval = Interval(
-                    has_timing=not unconvertible,
-                    start=onset.start,
-                    end=None if abatement.end_open else abatement.end,
-                )
-            elif kind == "Observation":
-                add(_CODE, resource.get("code"))
-                interval = self._field(
-                    "effective[x]", choice_interval, resource, "effective", birth
-                )
-                self._value(record, resource, add)
-                components = [
-                    self._component(component)
-                    for component in read_list(resource.get("component"), "component")
-                    if isinstance(component, dict)
-                ]
-                if components:
-                    record.components = json.dumps(components)
-                encounter = read_object(resource.get("encounter"), "encounter")
-                reference = read_string(encounter.get("reference"), "encounter.reference")
-                record.encounter_ref = reference.rstrip("/").split("/")[-1][:128]
-            elif kind == "Procedure":
-                add(_CODE, resource.get("code"))
-                interval = self._field(
-                    "performed[x]", choice_interval, resource, "performed", birth
-                )
-            elif kind == "Immunization":
-                add(_CODE, resource.get("vaccineCode"))
-                interval = self._field(
-                    "occurrence[x]", choice_interval, resource, "occurrence", birth
-                )
-            elif kind == "DiagnosticReport":
-                add(_CODE, resource.get("code"))
-                interval = self._field(
-                    "effective[x]", choice_interval, resource, "effective", birth
-                )
-            elif kind in {"DeviceRequest", "ServiceRequest"}:
-                add(
-                    _CODE,
-                    resource.get("codeCodeableConcept") or resource.get("code"),
-                )
-                if resource.get("authoredOn"):
-                    interval = self._field("authoredOn", point_interval, resource["authoredOn"])
-            elif kind in {"MedicationRequest", "MedicationDispense"}:
-                add(_CODE, resource.get("medicationCodeableConcept"))
-                medication = self._medication(resource)
-                if medication is not None:
-                    add(_MEDICATION_REF, medication.get("code"))
-                if kind == "MedicationRequest":
-                    interval = self._medication_period(record, resource)
-                elif resource.get("whenHandedOver"):
-                    interval = self._field(
-                        "whenHandedOver", point_interval, resource["whenHandedOver"]
-                    )
-            elif kind == "Coverage":
-                add(_CODE, resource.get("type"))
-                if resource.get("period") is not None:
-                    interval = self._field("period", period_interval, resource["period"])
+            interval = _MAP_BY_TYPE[kind](self, record, resource, birth, codings)
         except (TypeError, AttributeError, KeyError, IndexError) as error:
             # An element of a shape the typed readers do not check yet: named by the error.
             raise EntryError(f"malformed element ({type(error).__name__}: {error})") from None
-        record.has_timing = interval.has_timing
-        record.end_open = interval.end_open
-        if interval.start is not None:
-            record.start_at, record.start_date, record.start_precision = interval.start[:3]
-        if interval.end is not None:
-            record.end_at, record.end_date, record.end_precision = interval.end[:3]
-        values = _column_values(record)
+        before, after = _columns_before(record), _columns_after(record)
         codings_row = tuple(codings)
         return MappedRecord(
-            kind, resource_id, values, codings_row, _digest(kind, resource_id, values, codings_row)
+            kind,
+            resource_id,
+            before + interval.columns + after,
+            codings_row,
+            _record_digest(kind, resource_id, before, interval, after, codings_row),
         )
+
+    # -- one method per resource type: the codings, the columns and the Interval --
+
+    def _encounter(self, record: _Columns, resource: dict, birth, codings: list) -> Interval:
+        _add(codings, _CODE, resource.get("type"))
+        hospitalization = read_object(resource.get("hospitalization"), "hospitalization")
+        _add(codings, _DISCHARGE, hospitalization.get("dischargeDisposition"))
+        encounter_class = read_object(resource.get("class"), "class")
+        record.encounter_class = read_string(encounter_class.get("code"), "class.code")[:16]
+        if resource.get("period") is not None:
+            return self._field("period", period_interval, resource["period"])
+        return NO_TIMING
+
+    def _condition(self, record: _Columns, resource: dict, birth, codings: list) -> Interval:
+        _add(codings, _CODE, resource.get("code"))
+        record.clinical_active = _has_code(
+            resource.get("clinicalStatus"),
+            CONDITION_CLINICAL,
+            {"active", "recurrence", "relapse"},
+        )
+        verification = resource.get("verificationStatus")
+        record.verified = verification is None or _has_code(
+            verification,
+            CONDITION_VER,
+            {"confirmed", "unconfirmed", "provisional", "differential"},
+        )
+        onset = self._field("onset[x]", choice_interval, resource, "onset", birth)
+        abatement = self._field("abatement[x]", choice_interval, resource, "abatement", birth)
+        unconvertible = any(k in resource for k in ("onsetString", "abatementString"))
+        return interval(
+            not unconvertible, onset.start, None if abatement.end_open else abatement.end
+        )
+
+    def _observation(self, record: _Columns, resource: dict, birth, codings: list) -> Interval:
+        _add(codings, _CODE, resource.get("code"))
+        timing = self._field("effective[x]", choice_interval, resource, "effective", birth)
+        self._value(record, resource, codings)
+        components = [
+            self._component(component)
+            for component in read_list(resource.get("component"), "component")
+            if isinstance(component, dict)
+        ]
+        if components:
+            record.components = json.dumps(components)
+        encounter = read_object(resource.get("encounter"), "encounter")
+        reference = read_string(encounter.get("reference"), "encounter.reference")
+        record.encounter_ref = reference.rstrip("/").split("/")[-1][:128]
+        return timing
+
+    def _procedure(self, record: _Columns, resource: dict, birth, codings: list) -> Interval:
+        _add(codings, _CODE, resource.get("code"))
+        return self._field("performed[x]", choice_interval, resource, "performed", birth)
+
+    def _immunization(self, record: _Columns, resource: dict, birth, codings: list) -> Interval:
+        _add(codings, _CODE, resource.get("vaccineCode"))
+        return self._field("occurrence[x]", choice_interval, resource, "occurrence", birth)
+
+    def _diagnostic_report(self, record: _Columns, resource: dict, birth, codings) -> Interval:
+        _add(codings, _CODE, resource.get("code"))
+        return self._field("effective[x]", choice_interval, resource, "effective", birth)
+
+    def _request(self, record: _Columns, resource: dict, birth, codings: list) -> Interval:
+        """DeviceRequest and ServiceRequest."""
+        _add(codings, _CODE, resource.get("codeCodeableConcept") or resource.get("code"))
+        if resource.get("authoredOn"):
+            return self._field("authoredOn", point_interval, resource["authoredOn"])
+        return NO_TIMING
+
+    def _medication_request(self, record: _Columns, resource: dict, birth, codings) -> Interval:
+        self._medication_codes(resource, codings)
+        return self._medication_period(record, resource)
+
+    def _medication_dispense(self, record: _Columns, resource: dict, birth, codings) -> Interval:
+        self._medication_codes(resource, codings)
+        if resource.get("whenHandedOver"):
+            return self._field("whenHandedOver", point_interval, resource["whenHandedOver"])
+        return NO_TIMING
+
+    def _medication_codes(self, resource: dict, codings: list) -> None:
+        _add(codings, _CODE, resource.get("medicationCodeableConcept"))
+        medication = self._medication(resource)
+        if medication is not None:
+            _add(codings, _MEDICATION_REF, medication.get("code"))
+
+    def _coverage(self, record: _Columns, resource: dict, birth, codings: list) -> Interval:
+        _add(codings, _CODE, resource.get("type"))
+        if resource.get("period") is not None:
+            return self._field("period", period_interval, resource["period"])
+        return NO_TIMING
 
     @staticmethod
     def _resource_id(resource: dict) -> str:
@@ -311,7 +359,7 @@ class ResourceMapper:
         except TimingError as error:
             raise EntryError(f"{name}: {error}") from None
 
-    def _value(self, record: _Columns, resource: dict, add) -> None:
+    def _value(self, record: _Columns, resource: dict, codings: list) -> None:
         if "valueQuantity" in resource:
             quantity = read_object(resource["valueQuantity"], "valueQuantity")
             record.value_type = "quantity"
@@ -321,7 +369,7 @@ class ResourceMapper:
             record.value_comparator = str(quantity.get("comparator") or "")[:4]
         elif "valueCodeableConcept" in resource:
             record.value_type = "codeable"
-            add(_VALUE, resource["valueCodeableConcept"])
+            _add(codings, _VALUE, resource["valueCodeableConcept"])
         else:
             for key in resource:
                 if key.startswith("value") and len(key) > 5 and key[5].isupper():
@@ -411,9 +459,25 @@ class ResourceMapper:
             end = self._field("boundsPeriod.end", parse_datetime, bounds["end"]).local_date
         if start is None or end is None:
             record.period_unknown = True
-            return Interval(False)
-        return Interval(True, _day_point(start), _day_point(end), False)
+            return NO_TIMING
+        return interval(True, _day_point(start), _day_point(end), False)
 
+
+# Which method maps which resource type (the keys of PATIENT_LINK).
+_MAP_BY_TYPE = {
+    "Encounter": ResourceMapper._encounter,
+    "Condition": ResourceMapper._condition,
+    "Procedure": ResourceMapper._procedure,
+    "Observation": ResourceMapper._observation,
+    "Immunization": ResourceMapper._immunization,
+    "DiagnosticReport": ResourceMapper._diagnostic_report,
+    "MedicationRequest": ResourceMapper._medication_request,
+    "MedicationDispense": ResourceMapper._medication_dispense,
+    "DeviceRequest": ResourceMapper._request,
+    "ServiceRequest": ResourceMapper._request,
+    "Coverage": ResourceMapper._coverage,
+}
+assert _MAP_BY_TYPE.keys() == PATIENT_LINK.keys()
 
 _DAYS_PER_UNIT = {
     "d": 1,

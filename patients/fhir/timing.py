@@ -10,7 +10,6 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -42,8 +41,12 @@ class Point(NamedTuple):  # immutable, so parsed values can be shared from the c
 
 def parse_datetime(value: str) -> Point:
     if not isinstance(value, str):
-        raise TimingError(f"{value!r} is not a date or dateTime string")
+        raise _not_a_string(value)
     return _parse(value)
+
+
+def _not_a_string(value: object) -> TimingError:
+    return TimingError(f"{value!r} is not a date or dateTime string")
 
 
 # An import reads the same dates over and over (visit days, birth dates): parse each once.
@@ -110,45 +113,65 @@ def add_years(day: dt.date, years: int) -> dt.date:
         return day.replace(year=day.year + years, day=28)
 
 
-@dataclass
-class Interval:
-    """Columns for ClinicalRecord: start/end may be None; end_open means +infinity."""
+class Interval(NamedTuple):
+    """Columns for ClinicalRecord: start/end may be None; end_open means +infinity. Immutable,
+    so the intervals of repeated date strings are shared from the caches below."""
 
-    has_timing: bool = False
-    start: Point | None = None
-    end: Point | None = None
-    end_open: bool = False
+    has_timing: bool
+    start: Point | None
+    end: Point | None
+    end_open: bool
+    # (has_timing, start_at, start_date, start_precision, end_at, end_date, end_precision,
+    # end_open): the record's timing columns, in ClinicalRecord's order.
+    columns: tuple
+    # repr(columns) without its parentheses, for the record's digest: spelling instants and
+    # dates is slow (~1 us each), a cached interval spells them once.
+    spelled: str
 
-    def columns(self) -> dict:
-        start, end = self.start, self.end
-        return {
-            "has_timing": self.has_timing,
-            "start_at": start.at if start else None,
-            "start_date": start.local_date if start else None,
-            "start_precision": start.precision if start else NONE,
-            "end_at": end.at if end else None,
-            "end_date": end.local_date if end else None,
-            "end_precision": end.precision if end else NONE,
-            "end_open": self.end_open,
-        }
+
+def interval(
+    has_timing: bool, start: Point | None = None, end: Point | None = None, end_open=False
+) -> Interval:
+    start_columns = start[:3] if start is not None else (None, None, NONE)
+    end_columns = end[:3] if end is not None else (None, None, NONE)
+    columns = (has_timing, *start_columns, *end_columns, end_open)
+    return Interval(has_timing, start, end, end_open, columns, repr(columns)[1:-1])
+
+
+NO_TIMING = interval(False)
 
 
 def point_interval(value: str) -> Interval:
+    if not isinstance(value, str):
+        raise _not_a_string(value)
+    return _point_interval(value)  # the same dates over and over: cached
+
+
+@lru_cache(maxsize=1 << 16)
+def _point_interval(value: str) -> Interval:
     point = parse_datetime(value)
     end = Point(point.at, point.last_date, point.precision, point.last_date)
-    return Interval(True, point, end, False)
+    return interval(True, point, end, False)
 
 
 def period_interval(period: dict) -> Interval:
     if not isinstance(period, dict):
         raise TimingError("a Period must be an object with start/end")
-    start = parse_datetime(period["start"]) if period.get("start") else None
-    end = parse_datetime(period["end"]) if period.get("end") else None
+    start, end = period.get("start"), period.get("end")
+    if (start is None or type(start) is str) and (end is None or type(end) is str):
+        return _period_interval(start, end)  # the same visit days over and over: cached
+    return _period_interval.__wrapped__(start, end)
+
+
+@lru_cache(maxsize=1 << 16)
+def _period_interval(start, end) -> Interval:
+    start = parse_datetime(start) if start else None
+    end = parse_datetime(end) if end else None
     if end is not None:
         end = Point(end.at, end.last_date, end.precision, end.last_date)
     if start is None and end is None:
-        return Interval(False)
-    return Interval(True, start, end, end_open=end is None)
+        return NO_TIMING
+    return interval(True, start, end, end_open=end is None)
 
 
 MAX_AGE_YEARS = 150
@@ -175,7 +198,7 @@ def _day_point(day: dt.date) -> Point:
 def age_interval(low: int, high: int, birth_date: dt.date | None) -> Interval:
     """From the birthday at `low` until the day before the birthday at `high + 1`."""
     if birth_date is None:
-        return Interval(False)
+        return NO_TIMING
     try:
         start = add_years(birth_date, low)
         end = add_years(birth_date, high + 1) - dt.timedelta(days=1)
@@ -183,24 +206,32 @@ def age_interval(low: int, high: int, birth_date: dt.date | None) -> Interval:
         raise TimingError(
             f"ages {low} to {high} from a birth in {birth_date.year} fall past the year 9999"
         ) from None
-    return Interval(True, _day_point(start), _day_point(end), False)
+    return interval(True, _day_point(start), _day_point(end), False)
+
+
+# The keys of `<stem>[x]`, spelled once.
+_CHOICES = {
+    stem: tuple(f"{stem}{kind}" for kind in ("DateTime", "Instant", "Period", "Age", "Range"))
+    for stem in ("onset", "abatement", "effective", "performed", "occurrence")
+}
 
 
 def choice_interval(resource: dict, stem: str, birth_date: dt.date | None) -> Interval:
     """Read `<stem>DateTime|Period|Age|Range|String|Instant` of a resource."""
-    if f"{stem}DateTime" in resource:
-        return point_interval(resource[f"{stem}DateTime"])
-    if f"{stem}Instant" in resource:
-        return point_interval(resource[f"{stem}Instant"])
-    if f"{stem}Period" in resource:
-        return period_interval(resource[f"{stem}Period"])
-    if f"{stem}Age" in resource:
-        years = _age_years(resource[f"{stem}Age"])
+    date_time, instant, period, age, range_key = _CHOICES[stem]
+    if date_time in resource:
+        return point_interval(resource[date_time])
+    if instant in resource:
+        return point_interval(resource[instant])
+    if period in resource:
+        return period_interval(resource[period])
+    if age in resource:
+        years = _age_years(resource[age])
         return age_interval(years, years, birth_date)
-    if f"{stem}Range" in resource:
-        range_ = resource[f"{stem}Range"] or {}
+    if range_key in resource:
+        range_ = resource[range_key] or {}
         low = _age_years(range_.get("low") or {})
         high = _age_years(range_.get("high") or {})
         return age_interval(low, high, birth_date)
     # onsetString, occurrenceString, abatementBoolean...: no computable timing.
-    return Interval(False)
+    return NO_TIMING
