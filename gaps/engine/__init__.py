@@ -15,7 +15,8 @@ import gc
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from gaps.measures import Criterion, MeasureDefinition
 from gaps.measures.base import named_keys
@@ -37,14 +38,17 @@ from .panel import (
 US_CORE_FEMALE = "248152002"
 
 
-@dataclass(slots=True)
-class PopulationResult:
+class PopulationResult(NamedTuple):
+    """Populations of one patient for one version. A tuple, never changed once built: a chunk
+    holds one per patient and version, and the most common answer, "not in the IP", is one
+    object per patient that every version leaving the patient out shares."""
+
     patient_id: int
     ip: bool = False
     denom: bool = False
     denex: bool = False
     numer: bool = False
-    evidence: list[Evidence] = field(default_factory=list)
+    evidence: tuple[Evidence, ...] = ()
 
     def status(self, inverse: bool) -> str:
         if not self.ip or not self.denom:
@@ -53,6 +57,11 @@ class PopulationResult:
             return "excluded"
         closed = not self.numer if inverse else self.numer
         return "closed" if closed else "open"
+
+
+# PopulationResult from its six fields in one call, without the generated __new__ (a chunk
+# builds one per patient).
+_new_result = tuple.__new__
 
 
 @dataclass
@@ -167,6 +176,7 @@ class _Masks:
 class _Version:
     """A measure version compiled for one evaluation: its context and checks."""
 
+    index: int  # in the evaluation's definitions
     definition: MeasureDefinition
     ctx: Context
     visit_bit: int  # see _Masks; 0 when the version needs no qualifying visit
@@ -174,18 +184,26 @@ class _Version:
     ip: list[_Check]
     exclusions: list[_Check]
     numerator: _Check
+    # Bits every patient in the IP has in their mask: the visit's and each IP criterion's.
+    required: int = 0
 
-    def gate(self) -> tuple[int, int, str, str]:
-        """Youngest and oldest age in the IP (in the MP year, measures.md 1.2), and the
-        patient attribute and value the IP requires ("" when any sex)."""
+    def __post_init__(self):
+        self.required = self.visit_bit
+        for check in self.ip:
+            self.required |= check.bit
+
+    def admits(self, age: int, patient: PatientRow) -> bool:
+        """Whether the version's age and sex let the patient into the IP (age in the MP year,
+        measures.md 1.2)."""
         definition = self.definition
         low, high = definition.age
-        oldest = high if high is not None else 1_000
+        if age < low or (high is not None and age > high):
+            return False
         if not definition.female_only:
-            return low, oldest, "", ""
+            return True
         if definition.rules.sex_from_extension:
-            return low, oldest, "us_core_sex", US_CORE_FEMALE
-        return low, oldest, "gender", "female"
+            return patient.us_core_sex == US_CORE_FEMALE
+        return patient.gender == "female"
 
 
 def _compile(
@@ -210,6 +228,7 @@ def _compile(
 
     versions = [
         _Version(
+            index,
             d,
             Context(period_end.year, period_start, period_end, d.rules),
             masks.new_bit(frozenset(d.encounters)) if d.encounters else 0,
@@ -218,7 +237,7 @@ def _compile(
             [check(c, d.rules) for c in d.exclusions],
             check(d.numerator, d.rules),
         )
-        for d in definitions
+        for index, d in enumerate(definitions)
     ]
     return versions, masks
 
@@ -248,79 +267,83 @@ def _qualifying_visit(version: _Version, patient: PatientRow, memo: dict) -> Rec
     return visit
 
 
-def _in_ip(version: _Version, patient: PatientRow, memo: dict, mask: int) -> list | None:
-    """IP evidence of a patient the version's age and sex admit (see `_Version.gate`), or
-    None when out of the IP."""
-    definition, ctx = version.definition, version.ctx
-    visit = None
-    if definition.encounters:
-        visit = _qualifying_visit(version, patient, memo) if mask & version.visit_bit else None
-        if visit is None:
-            return None
-    hits = []
-    for check in version.ip:
-        hit = check.answer(ctx, patient, memo) if mask & check.bit else None
-        if hit is None:
-            return None
-        hits.append(Evidence(check.criterion.label or hit.criterion, hit.resource, hit.date))
-    # The visit's evidence only now: most patients with a visit miss a required diagnosis.
-    if visit is not None:
-        hits.insert(0, evidence("qualifying encounter", visit, visit.start_date))
-    return hits
-
-
 def _evaluate_patient(
     version: _Version, patient: PatientRow, memo: dict, mask: int
-) -> PopulationResult:
-    """Populations of one patient the version's age and sex admit (MADiE cascade: DENOM = IP;
+) -> PopulationResult | None:
+    """Populations of one patient the version admits (see `_Version.admits`) and whose mask
+    has the version's required bits, or None when out of the IP (MADiE cascade: DENOM = IP;
     DENEX only inside DENOM; NUMER only for DENOM and not DENEX)."""
-    ip_evidence = _in_ip(version, patient, memo, mask)
-    if ip_evidence is None:
-        return PopulationResult(patient.id)
-    result = PopulationResult(patient.id, ip=True, denom=True, evidence=ip_evidence)
     ctx = version.ctx
+    visit = None
+    if version.visit_bit:
+        visit = _qualifying_visit(version, patient, memo)
+        if visit is None:
+            return None
+    found = []
+    for check in version.ip:
+        hit = check.answer(ctx, patient, memo)
+        if hit is None:
+            return None
+        found.append(Evidence(check.criterion.label or hit.criterion, hit.resource, hit.date))
+    # The visit's evidence only now: most patients with a visit miss a required diagnosis.
+    if visit is not None:
+        found.insert(0, evidence("qualifying encounter", visit, visit.start_date))
     for check in version.exclusions:
         if not mask & check.bit:
             continue
         hit = check.answer(ctx, patient, memo)
         if hit is not None:
             label = check.criterion.label or hit.criterion
-            result.denex = True
-            result.evidence.append(Evidence(f"exclusion: {label}", hit.resource, hit.date))
-            return result
+            found.append(Evidence(f"exclusion: {label}", hit.resource, hit.date))
+            return _new_result(PopulationResult, (patient.id, True, True, True, False, (*found,)))
     numerator = version.numerator
     hit = numerator.answer(ctx, patient, memo) if mask & numerator.bit else None
-    if hit is not None:
-        result.numer = True
-        result.evidence.append(Evidence(f"numerator: {hit.criterion}", hit.resource, hit.date))
-    return result
+    if hit is None:
+        return _new_result(PopulationResult, (patient.id, True, True, False, False, (*found,)))
+    found.append(Evidence(f"numerator: {hit.criterion}", hit.resource, hit.date))
+    return _new_result(PopulationResult, (patient.id, True, True, False, True, (*found,)))
 
 
 def _evaluate_panel(
     panel: Panel, definitions: list[MeasureDefinition], period_start: dt.date, period_end: dt.date
 ) -> list[MeasureEvaluation]:
     """Every version for every patient of the panel, patient by patient so that what versions
-    share is found once per patient (the memo lives as long as one patient's turn)."""
+    share is found once per patient (the memo lives as long as one patient's turn).
+
+    Every result starts as the patient's shared "not in the IP"; a version runs its criteria
+    only for the patients its age and sex admit and whose mask has its required bits (most
+    patients, for most versions, are left out by these two integer tests)."""
     versions, masks = _compile(definitions, period_start, period_end)
-    results: list[list[PopulationResult]] = [[] for _ in versions]
-    gates = [
-        (version, found, *version.gate()) for version, found in zip(versions, results, strict=True)
+    patients = panel.patients
+    outside = [
+        _new_result(PopulationResult, (p.id, False, False, False, False, ())) for p in patients
     ]
+    results = [outside.copy() for _ in versions]
     year = period_end.year
-    for patient in panel.patients:
+    # Masks built by the load when the panel's plan had these versions' key bits.
+    masks_loaded, always = bool(panel.key_bits) and panel.key_bits == masks.of_key, masks.always
+    # (birth year, gender, US Core sex) -> the versions admitting such a patient: a few hundred
+    # combinations for a whole organization.
+    admitted_by: dict[tuple, tuple[_Version, ...]] = {}
+    for index, patient in enumerate(patients):
+        birth = patient.birth_date
+        if birth is None:
+            continue
+        gate = (birth.year, patient.gender, patient.us_core_sex)
+        admitted = admitted_by.get(gate)
+        if admitted is None:
+            age = year - birth.year
+            admitted = admitted_by[gate] = tuple(v for v in versions if v.admits(age, patient))
+        if not admitted:
+            continue
+        mask = patient.mask | always if masks_loaded else masks.of(patient)
         memo: dict = {}
-        mask = masks.of(patient)
-        age = None if patient.birth_date is None else year - patient.birth_date.year
-        for version, found, youngest, oldest, sex_attribute, sex_value in gates:
-            # Age and sex first, inline: they leave most patients out of most versions' IP.
-            if (
-                age is None
-                or not youngest <= age <= oldest
-                or (sex_attribute and getattr(patient, sex_attribute) != sex_value)
-            ):
-                found.append(PopulationResult(patient.id))
-            else:
-                found.append(_evaluate_patient(version, patient, memo, mask))
+        for version in admitted:
+            required = version.required
+            if mask & required == required:
+                found = _evaluate_patient(version, patient, memo, mask)
+                if found is not None:
+                    results[version.index][index] = found
     return [
         MeasureEvaluation(definition, found, panel)
         for definition, found in zip(definitions, results, strict=True)
@@ -356,7 +379,14 @@ def _groups(definitions: list[MeasureDefinition]) -> list[list[MeasureDefinition
 
 def plan_groups(organization, definitions: list[MeasureDefinition]) -> list[PanelPlan]:
     return [
-        plan_panel(organization, group, whole_kinds=_whole_kinds(group))
+        plan_panel(
+            organization,
+            group,
+            whole_kinds=_whole_kinds(group),
+            # The bits _evaluate_panel will give these versions' checks (the same for any
+            # period: the masks depend on the criteria only).
+            key_bits=_compile(group, dt.date.min, dt.date.max)[1].of_key,
+        )
         for group in _groups(definitions)
     ]
 

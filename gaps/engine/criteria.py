@@ -35,7 +35,7 @@ SYMPTOM_STATUSES = frozenset({"preliminary", *FINAL})
 REQUEST_STATUSES = frozenset({"active", "completed"})
 
 
-@dataclass
+@dataclass(slots=True)
 class Evidence:
     criterion: str
     resource: str = ""
@@ -61,9 +61,14 @@ class Context:
         self.mp_end_at = dt.datetime.combine(
             self.mp_end, dt.time(23, 59, 59, 999000), tzinfo=dt.UTC
         )
+        # (years, month) -> first day: the look-back criteria ask it for every patient.
+        self._back: dict[tuple[int, int], dt.date] = {}
 
     def years_back(self, years: int, month: int = 1) -> dt.date:
-        return dt.date(self.year - years, month, 1)
+        found = self._back.get((years, month))
+        if found is None:
+            found = self._back[years, month] = dt.date(self.year - years, month, 1)
+        return found
 
 
 def age_in_year(patient: PatientRow, year: int) -> int | None:
@@ -615,8 +620,8 @@ def components_of(r: Rec) -> list[dict]:
     return r.components or []
 
 
-def _component_value(r: Rec, code: str) -> float | None:
-    for component in components_of(r):
+def _component_value(components: list[dict], code: str) -> float | None:
+    for component in components:
         if code in component.get("codes", []):
             return _numeric(
                 component.get("value"),
@@ -628,23 +633,31 @@ def _component_value(r: Rec, code: str) -> float | None:
 
 
 def bp_controlled(ctx, params, patient):
-    excluded = set(params["excluded_classes"])
-    encounters_by_id = {r.resource_id: r for r in patient.records if r.resource_type == "Encounter"}
-    stays = []
-    if params["union_2026"]:
-        for key in (params["inpatient_vs"], params["ed_vs"]):
-            stays.extend(encounters(patient, ctx, key))
+    excluded = params["excluded_classes"]
+    # The encounters by id and the stays only once a reading needs them.
+    encounters_by_id = stays = None
     readings = []
     for r in observations(patient, params["panel_vs"]):
         day = latest_date(r)
         if day is None:
             continue
-        linked = encounters_by_id.get(r.encounter_ref) if r.encounter_ref else None
+        linked = None
+        if r.encounter_ref:
+            if encounters_by_id is None:
+                encounters_by_id = {
+                    e.resource_id: e for e in patient.records if e.resource_type == "Encounter"
+                }
+            linked = encounters_by_id.get(r.encounter_ref)
         rule_2025 = ctx.mp_start <= day <= ctx.mp_end and not (
             linked is not None and linked.encounter_class in excluded
         )
         ok = rule_2025
         if params["union_2026"] and not ok:
+            if stays is None:
+                stays = [
+                    *encounters(patient, ctx, params["inpatient_vs"]),
+                    *encounters(patient, ctx, params["ed_vs"]),
+                ]
             ok = not any(
                 s.start_date is not None
                 and s.start_date <= day
@@ -657,8 +670,9 @@ def bp_controlled(ctx, params, patient):
         return None
     last_day = max(day for day, _ in readings)
     on_day = [r for day, r in readings if day == last_day]
-    systolic = [_component_value(r, params["systolic"]) for r in on_day]
-    diastolic = [_component_value(r, params["diastolic"]) for r in on_day]
+    components = [components_of(r) for r in on_day]  # decoded once for both readings
+    systolic = [_component_value(c, params["systolic"]) for c in components]
+    diastolic = [_component_value(c, params["diastolic"]) for c in components]
     if None in systolic or None in diastolic:
         return None
     if min(systolic) < 140 and min(diastolic) < 90:
@@ -758,6 +772,8 @@ def medicare_or_65(ctx, params, patient):
         and age_on(patient.birth_date, ctx.mp_end) >= params["min_age"]
     ):
         return Evidence("65 or older", "", None)
+    if not patient.coverages:
+        return None
     system, _, prefix = params["medicare_vs"].rpartition("|")
     for r in patient.coverages:
         if r.status not in {"active", ""}:

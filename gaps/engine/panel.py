@@ -124,6 +124,8 @@ class PatientRow:
     deceased_at: dt.datetime | None
     deceased: bool
     records: list[Rec] = field(default_factory=list)
+    # Bits (PanelPlan.key_bits) of the value-set keys of the patient's records.
+    mask: int = 0
     # The records by value-set key (Rec.keys), each list in the order of `records`.
     by_key: dict[str, list[Rec]] = field(default_factory=dict)
     # Coverage records (payer codes are not value-set keys), in the order of `records`; a
@@ -137,15 +139,13 @@ class Panel:
     missing_value_sets: list[str]
     warnings: list[str]
     queries: int = 0
+    key_bits: dict[str, int] = field(default_factory=dict)  # the plan's (see PatientRow.mask)
 
     def release_records(self) -> None:
-        """Drop the patients' records once every version is evaluated: the results keep only
-        ids and evidence, and records freed while the cycle collector is paused (see
-        evaluate_range) are never walked by it."""
-        for patient in self.patients:
-            patient.records.clear()
-            patient.by_key.clear()
-            patient.coverages = ()
+        """Drop the patients and their records once every version is evaluated: the results
+        keep only ids and evidence, and what is freed while the cycle collector is paused (see
+        evaluate_range) is never walked by it."""
+        self.patients = []
 
 
 def _direct(key: str) -> tuple[str, str]:
@@ -174,9 +174,12 @@ class PanelPlan:
     # Record kinds read whole, beyond value-set matches: "bp_controlled" (encounters that BP
     # readings reference), "medicare_or_65" (coverage).
     whole_kinds: frozenset[str] = frozenset()
-    # Coding string -> (matched, (keys, value_keys, categories, body_sites, discharge)), for
-    # records of any type but Coverage (whose codes are kept raw besides): filled as chunks
-    # meet new combinations (see `coded`).
+    # Value-set key -> bits of the engine's checks that name it (see gaps.engine._Masks), so
+    # a patient's mask is built as their records are loaded.
+    key_bits: dict[str, int] = field(default_factory=dict)
+    # Coding string -> (matched, (keys, value_keys, categories, body_sites, discharge), key
+    # bits of those keys), for records of any type but Coverage (whose codes are kept raw
+    # besides): filled as chunks meet new combinations (see `coded`).
     coded_cache: dict[str | None, tuple] = field(default_factory=dict)
     coverage_cache: dict[str | None, tuple] = field(default_factory=dict)
 
@@ -220,9 +223,16 @@ class PanelPlan:
                 body_sites.add(f"{system}|{code}")
             elif element == ClinicalCoding.Element.DISCHARGE:
                 discharge.add(f"{system}|{code}")
-        return matched, tuple(
-            frozenset(found) if found else EMPTY
-            for found in (keys, value_keys, categories, body_sites, discharge)
+        key_bits, bits = self.key_bits, 0
+        for key in keys:
+            bits |= key_bits.get(key, 0)
+        return (
+            matched,
+            tuple(
+                frozenset(found) if found else EMPTY
+                for found in (keys, value_keys, categories, body_sites, discharge)
+            ),
+            bits,
         )
 
 
@@ -321,6 +331,7 @@ def plan_panel(
     definitions: list[MeasureDefinition],
     *,
     whole_kinds: frozenset[str] = frozenset(),
+    key_bits: dict[str, int] | None = None,
 ) -> PanelPlan:
     """The shared part of a load for several measure versions that share value-set expansions
     and rules on medication references (measures of one measurement year)."""
@@ -353,6 +364,7 @@ def plan_panel(
         selection.missing,
         selection.warnings,
         whole_kinds,
+        key_bits or {},
     )
 
 
@@ -442,7 +454,7 @@ def load_chunk(plan: PanelPlan, patient_range: PatientRange | None = None) -> Pa
         referenced.discard("")
     coverage = "medicare_or_65" in plan.whole_kinds
     coded, coded_cache = plan.coded, plan.coded_cache
-    owner = None
+    owner = owner_id = records = by_key = None
     for row in rows:
         resource_type = row[RESOURCE_TYPE]
         codings = codings_of.get(row[RECORD_ID])
@@ -450,26 +462,29 @@ def load_chunk(plan: PanelPlan, patient_range: PatientRange | None = None) -> Pa
         found = coded_cache.get(codings)
         if found is None or resource_type == "Coverage":
             found = coded(resource_type, codings)
-        matched, coded_fields = found
+        matched, coded_fields, bits = found
         if not (
             matched
             or (resource_type == "Encounter" and row[RESOURCE_ID] in referenced)
             or (coverage and resource_type == "Coverage")
         ):
             continue
-        if owner is None or owner.id != row[PATIENT_ID]:  # rows come grouped by patient
+        if owner_id != row[PATIENT_ID]:  # rows come grouped by patient
             owner = patients.get(row[PATIENT_ID])
             if owner is None:
+                owner_id = None
                 continue
+            owner_id, records, by_key = owner.id, owner.records, owner.by_key
         rec = _new_rec(Rec, row + coded_fields)
-        owner.records.append(rec)
+        records.append(rec)
+        if bits:
+            owner.mask |= bits
         if resource_type == "Coverage":
             owner.coverages = [*owner.coverages, rec]
-        by_key = owner.by_key
-        for key in rec.keys:
+        for key in coded_fields[0]:  # rec.keys
             found = by_key.get(key)
             if found is None:
                 by_key[key] = [rec]
             else:
                 found.append(rec)
-    return Panel(people, plan.missing_value_sets, plan.warnings, queries=3)
+    return Panel(people, plan.missing_value_sets, plan.warnings, queries=3, key_bits=plan.key_bits)
