@@ -157,7 +157,9 @@ class BundleImport(ResourceMapper):
                     plan.skipped += 1
                 continue
             try:
-                resource_id = self._resource_id(entry.resource)
+                resource_id = entry.resource.get("id")
+                if type(resource_id) is not str or not 0 < len(resource_id) <= MAX_ID_LENGTH:
+                    resource_id = self._resource_id(entry.resource)  # or the error naming it
                 patient = self._patient_for(entry, resource_id)
                 if patient is not None:
                     plan.records.append(

@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from operator import attrgetter
 from typing import NamedTuple
 
@@ -74,7 +75,7 @@ def canonical_system(system: str) -> str:
     return SYSTEM_ALIASES.get(system, system)
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     label: str  # e.g. "entry[3]" or "entry[0].resource.entry[2]"
     full_url: str
@@ -188,14 +189,22 @@ def _record_digest(
     """`_digest(kind, resource_id, values, codings)` where values = before + timing.columns +
     after, spelled from its parts: the same text, so stored hashes stay valid, without
     spelling the instants and dates of every record again (that was a third of the mapping)."""
-    values = f"({repr(before)[1:-1]}, {timing.spelled}, {repr(after)[1:-1]})"
-    text = f"({kind!r}, {resource_id!r}, {values}, {codings!r})"
+    values = f"({_spell(before)[1:-1]}, {timing.spelled}, {repr(after)[1:-1]})"
+    text = f"({kind!r}, {resource_id!r}, {values}, {_spell(codings)})"
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+# The columns before the timing (status, intent, flags) and the codings repeat from record to
+# record: their spelling is cached. Only for tuples whose equal values spell the same (strings
+# and booleans at fixed places); `after` holds a float, and -0.0 == 0.0 spell differently.
+_spell = lru_cache(maxsize=1 << 14)(repr)
 
 
 def _add(codings: list, element: str, concept) -> None:
     """Append the (element, system, code) rows of a CodeableConcept or a list of them (as
     `_codings` reads them) to `codings`."""
+    if not concept:  # mostly absent
+        return
     if isinstance(concept, list):
         for item in concept:
             _add(codings, element, item)
