@@ -12,7 +12,7 @@ from gaps.models import (
     ValueSet,
 )
 from patients.clinical import ImportRun
-from patients.selectors import organizations_for
+from patients.selectors import granted_organization_ids, organizations_for
 
 
 def measure_results_for(user) -> QuerySet[MeasureResult]:
@@ -48,9 +48,9 @@ def measures_for(user) -> QuerySet[Measure]:
 
 def care_gaps_for(user) -> QuerySet[CareGap]:
     """Gaps of the user's organizations, joined with what a worklist row shows."""
-    return CareGap.objects.filter(
-        organization__in=organizations_for(user).values("pk")
-    ).select_related("patient", "measure", "owner", "organization")
+    return CareGap.objects.filter(organization__in=granted_organization_ids(user)).select_related(
+        "patient", "measure", "owner", "organization"
+    )
 
 
 def gap_evidence_for(user) -> QuerySet[GapEvidence]:
