@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
-from psycopg.types.json import set_json_dumps
+from psycopg import postgres
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 
 from carehub.history import connection_for, insert_select_with_history, update_from_with_history
 from patients.clinical import ClinicalCoding, ClinicalRecord, FhirPatientDetail
@@ -545,7 +547,7 @@ class Batch:
         types = [fields[column].db_type(self.connection).split("(")[0] for column in columns]
         sql = f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
         with self.connection.cursor() as cursor:
-            set_json_dumps(_json_text, context=cursor)  # this cursor only
+            cursor.adapters.register_dumper(None, _JsonTextDumper)  # this cursor only
             with cursor.copy(sql) as copy:
                 copy.set_types(types)
                 write_row = copy.write_row
@@ -562,9 +564,16 @@ class Batch:
             return [row[0] for row in cursor.fetchall()]
 
 
-def _json_text(text: str) -> str:
-    """The JSON columns of a batch's rows are JSON text already."""
-    return text
+class _JsonTextDumper(Dumper):
+    """A jsonb column in binary COPY from JSON text (the batch's rows carry JSON columns as
+    text already): the format's version byte, then the text. One call, where psycopg's own
+    jsonb dumper would encode the text again as a JSON string."""
+
+    format = Format.BINARY
+    oid = postgres.types["jsonb"].oid
+
+    def dump(self, obj: str) -> bytes:
+        return b"\x01" + obj.encode()
 
 
 def _iso(value):
