@@ -633,12 +633,20 @@ def _component_value(components: list[dict], code: str) -> float | None:
 
 
 def bp_controlled(ctx, params, patient):
-    excluded = params["excluded_classes"]
+    # observations(patient, panel_vs) and latest_date inline, and the readings of the last
+    # day kept as they come: this runs for every patient in CMS165's IP.
+    found = patient.by_key.get(params["panel_vs"])
+    if not found:
+        return None
+    mp_start, mp_end = ctx.mp_start, ctx.mp_end
+    excluded, union_2026 = params["excluded_classes"], params["union_2026"]
     # The encounters by id and the stays only once a reading needs them.
     encounters_by_id = stays = None
-    readings = []
-    for r in observations(patient, params["panel_vs"]):
-        day = latest_date(r)
+    last_day, on_day = None, []
+    for r in found:
+        if r.resource_type != "Observation" or r.status not in FINAL or not r.has_timing:
+            continue
+        day = r.end_date if r.end_date is not None and not r.end_open else r.start_date
         if day is None:
             continue
         linked = None
@@ -648,11 +656,10 @@ def bp_controlled(ctx, params, patient):
                     e.resource_id: e for e in patient.records if e.resource_type == "Encounter"
                 }
             linked = encounters_by_id.get(r.encounter_ref)
-        rule_2025 = ctx.mp_start <= day <= ctx.mp_end and not (
+        ok = mp_start <= day <= mp_end and not (
             linked is not None and linked.encounter_class in excluded
         )
-        ok = rule_2025
-        if params["union_2026"] and not ok:
+        if union_2026 and not ok:
             if stays is None:
                 stays = [
                     *encounters(patient, ctx, params["inpatient_vs"]),
@@ -664,18 +671,25 @@ def bp_controlled(ctx, params, patient):
                 and (s.end_open or (s.end_date is not None and day <= s.end_date))
                 for s in stays
             )
-        if ok:
-            readings.append((day, r))
-    if not readings:
+        if not ok:
+            continue
+        if last_day is None or day > last_day:
+            last_day, on_day = day, [r]
+        elif day == last_day:
+            on_day.append(r)
+    if last_day is None:
         return None
-    last_day = max(day for day, _ in readings)
-    on_day = [r for day, r in readings if day == last_day]
-    components = [components_of(r) for r in on_day]  # decoded once for both readings
-    systolic = [_component_value(c, params["systolic"]) for c in components]
-    diastolic = [_component_value(c, params["diastolic"]) for c in components]
-    if None in systolic or None in diastolic:
-        return None
-    if min(systolic) < 140 and min(diastolic) < 90:
+    systolic_code, diastolic_code = params["systolic"], params["diastolic"]
+    systolic = diastolic = None  # the lowest of the day's readings
+    for r in on_day:
+        components = components_of(r)
+        high = _component_value(components, systolic_code)
+        low = _component_value(components, diastolic_code)
+        if high is None or low is None:
+            return None
+        systolic = high if systolic is None else min(systolic, high)
+        diastolic = low if diastolic is None else min(diastolic, low)
+    if systolic < 140 and diastolic < 90:
         return evidence("blood pressure < 140/90", on_day[0], last_day)
     return None
 

@@ -116,8 +116,6 @@ _new_rec = tuple.__new__  # Rec from a full row: no per-field work (see Rec)
 @dataclass(slots=True)
 class PatientRow:
     id: int
-    source_id: str
-    mrn: str
     birth_date: dt.date | None
     gender: str
     us_core_sex: str
@@ -399,8 +397,6 @@ def _patients(organization: Organization, patient_range: PatientRange | None) ->
     for row in _fetch(
         people.order_by("id").values_list(
             "id",
-            "source_id",
-            "mrn",
             "birth_date",
             f"{detail}__id",
             f"{detail}__birth_date",
@@ -411,14 +407,12 @@ def _patients(organization: Organization, patient_range: PatientRange | None) ->
             "sex",
         )
     ):
-        pid, source_id, mrn, birth, detail_id, fhir_birth, gender, sex_ext, dead, dead_at, sex = row
+        pid, birth, detail_id, fhir_birth, gender, sex_ext, dead, dead_at, sex = row
         if detail_id is None:  # registered in CareHub, never imported from FHIR
             fhir_birth, gender, sex_ext, dead = birth, sex, "", False
         found.append(
             PatientRow(
                 pid,
-                source_id,
-                mrn,
                 fhir_birth,
                 gender or "",
                 sex_ext or "",
