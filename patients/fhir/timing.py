@@ -147,7 +147,7 @@ def point_interval(value: str) -> Interval:
     return _point_interval(value)  # the same dates over and over: cached
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 14)
 def _point_interval(value: str) -> Interval:
     point = parse_datetime(value)
     end = Point(point.at, point.last_date, point.precision, point.last_date)
@@ -163,7 +163,7 @@ def period_interval(period: dict) -> Interval:
     return _period_interval.__wrapped__(start, end)
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 14)
 def _period_interval(start, end) -> Interval:
     start = parse_datetime(start) if start else None
     end = parse_datetime(end) if end else None
