@@ -8,7 +8,8 @@ from django.test.utils import CaptureQueriesContext
 from django_q.models import Schedule
 from django_q.tasks import async_task, result
 
-from gaps.care_gaps import CareGap, GapEvidence, GapSource, GapState
+from carehub.history import save_with_history
+from gaps.care_gaps import CareGap, GapEvidence, GapSource, GapState, SourceKind
 from gaps.measures import oids
 from gaps.models import MeasureResult
 from gaps.schedule import STALE_FUNC, STALE_NAME, ensure_nightly_schedule
@@ -22,10 +23,12 @@ from gaps.workflow import (
     validate_gap,
 )
 from patients.fhir.importer import import_documents
+from patients.models import Patient
 from tests.gaps.conftest import BundleBuilder, needs_shared
 from tests.gaps.factories import CareGapFactory
 
 pytestmark = pytest.mark.django_db
+NOW = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
 
 
 def _patient_due_for_screening() -> BundleBuilder:
@@ -178,6 +181,52 @@ def test_an_unchanged_rerun_writes_nothing_and_a_change_moves_exactly_its_gap(
     assert MeasureResult.objects.get(pk=gap.measure_result_id).evaluation_run_id == third.pk
     assert _gap(waiting).history.count() == 1  # opened, then left alone
     assert _gap(waiting).state == GapState.IDENTIFIED
+
+
+@needs_shared
+def test_listed_gaps_the_engine_links_gain_one_engine_source_and_never_a_second(
+    org_a, system_user, valuesets_2024
+):
+    listed, known = _patient_due_for_screening(), _patient_due_for_screening()
+    _import(org_a, system_user, listed, known)
+    for builder in (listed, known):
+        gap = CareGapFactory(
+            patient=Patient.objects.get(source_id=builder.patient_id),
+            period_start=dt.date(2025, 1, 1),
+            period_end=dt.date(2025, 12, 31),
+            due_date=dt.date(2025, 12, 31),
+            primary_source=SourceKind.PAYER_LIST,
+        )
+        save_with_history(
+            GapSource(gap=gap, kind=SourceKind.PAYER_LIST, name="Blue Horizon MA", reported_at=NOW),
+            actor=system_user,
+            reason="Listed",
+        )
+    # `known` was reported by the engine before, under another name: it gains no second one.
+    save_with_history(
+        GapSource(gap=_gap(known), kind=SourceKind.ENGINE, name="engine 2024", reported_at=NOW),
+        actor=system_user,
+        reason="Reported by the engine",
+    )
+
+    run = _run(org_a, system_user)
+
+    assert run.counts["CMS130 MP2025"]["gaps"]["opened"] == 0
+    assert all(_gap(b).measure_result_id is not None for b in (listed, known))
+    assert sorted(_gap(listed).sources.values_list("kind", "name")) == [
+        ("engine", "engine"),
+        ("payer_list", "Blue Horizon MA"),
+    ]
+    assert sorted(_gap(known).sources.values_list("kind", "name")) == [
+        ("engine", "engine 2024"),
+        ("payer_list", "Blue Horizon MA"),
+    ]
+    added = _gap(listed).sources.get(kind=SourceKind.ENGINE).history.get()
+    assert (added.history_type, added.history_user, added.history_change_reason) == (
+        "+",
+        system_user,
+        f"Reported by the engine (evaluation run #{run.pk})",
+    )
 
 
 def test_completed_gaps_without_documentation_become_a_coordination_follow_up(
