@@ -32,6 +32,9 @@ def test_patient_changelist_query_count_does_not_grow_with_rows(client, agent_a,
     url = reverse("admin:patients_patient_changelist")
     client.force_login(agent_a)
     make_patients(org_a, 1)
+    # The process's first request fills caches (content types) with a query of its own: run
+    # alone, this test would count it against the one-row page.
+    changelist_queries(client, url, params)
     with_one = changelist_queries(client, url, params)
     make_patients(org_a, 49)
     with_fifty = changelist_queries(client, url, params)
