@@ -98,13 +98,21 @@ class FhirPatientDetail(models.Model):
 
 
 class ClinicalRecord(models.Model):
+    # No index of their own for the three keys: the Meta indexes and the unique constraint lead
+    # with them, and every index is written on each of the millions of imported rows (the four
+    # redundant ones cost ~3 us of server CPU per imported resource).
     organization = models.ForeignKey(
-        "patients.Organization", on_delete=models.PROTECT, related_name="+"
+        "patients.Organization", on_delete=models.PROTECT, related_name="+", db_index=False
     )
     patient = models.ForeignKey(
-        "patients.Patient", on_delete=models.PROTECT, related_name="clinical_records"
+        "patients.Patient",
+        on_delete=models.PROTECT,
+        related_name="clinical_records",
+        db_index=False,
     )
-    import_run = models.ForeignKey(ImportRun, on_delete=models.PROTECT, related_name="records")
+    import_run = models.ForeignKey(
+        ImportRun, on_delete=models.PROTECT, related_name="records", db_index=False
+    )
     resource_type = models.CharField(max_length=32)
     resource_id = models.CharField(max_length=128)
     content_hash = models.CharField(max_length=64)
@@ -170,7 +178,9 @@ class ClinicalCoding(models.Model):
         BODY_SITE = "bodysite", "bodySite"
         DISCHARGE = "discharge", "hospitalization.dischargeDisposition"
 
-    record = models.ForeignKey(ClinicalRecord, on_delete=models.CASCADE, related_name="codings")
+    record = models.ForeignKey(
+        ClinicalRecord, on_delete=models.CASCADE, related_name="codings", db_index=False
+    )  # indexed by coding_record
     # Copied from the record so a value-set lookup for one client is one index range.
     organization = models.ForeignKey(
         "patients.Organization", on_delete=models.PROTECT, related_name="+", db_index=False
