@@ -159,11 +159,16 @@ class MeasureResult(models.Model):
         PROSPECTIVE = "prospective-gap", "prospective-gap"
         NOT_APPLICABLE = "not-applicable", "not-applicable"
 
+    # organization and patient lead result_org_period and measure_result_once: no index of their
+    # own to write for each of the 7,000,000 results of a large client's year.
     organization = models.ForeignKey(
-        "patients.Organization", on_delete=models.PROTECT, related_name="+"
+        "patients.Organization", on_delete=models.PROTECT, related_name="+", db_index=False
     )
     patient = models.ForeignKey(
-        "patients.Patient", on_delete=models.PROTECT, related_name="measure_results"
+        "patients.Patient",
+        on_delete=models.PROTECT,
+        related_name="measure_results",
+        db_index=False,
     )
     measure = models.ForeignKey(Measure, on_delete=models.PROTECT, related_name="results")
     period_start = models.DateField()

@@ -3,45 +3,17 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+from carehub.migration_ops import key_indexes_dropped
+
 
 class Migration(migrations.Migration):
     dependencies = [
         ("patients", "0006_history_reasons_kept_whole"),
     ]
 
-    # Only the four single-column indexes are dropped. Django's own AlterField would also drop
-    # and re-add each foreign key, validating every row of the largest tables under a lock.
     operations = [
-        migrations.SeparateDatabaseAndState(
-            database_operations=[
-                migrations.RunSQL(
-                    f"DROP INDEX IF EXISTS {name}",
-                    reverse_sql=f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({column})",
-                )
-                for name, table, column in (
-                    (
-                        "patients_clinicalcoding_record_id_e631d982",
-                        "patients_clinicalcoding",
-                        "record_id",
-                    ),
-                    (
-                        "patients_clinicalrecord_import_run_id_2a05aa7c",
-                        "patients_clinicalrecord",
-                        "import_run_id",
-                    ),
-                    (
-                        "patients_clinicalrecord_organization_id_0673726a",
-                        "patients_clinicalrecord",
-                        "organization_id",
-                    ),
-                    (
-                        "patients_clinicalrecord_patient_id_3f44d859",
-                        "patients_clinicalrecord",
-                        "patient_id",
-                    ),
-                )
-            ],
-            state_operations=[
+        key_indexes_dropped(
+            [
                 migrations.AlterField(
                     model_name="clinicalcoding",
                     name="record",
@@ -81,6 +53,28 @@ class Migration(migrations.Migration):
                         related_name="clinical_records",
                         to="patients.patient",
                     ),
+                ),
+            ],
+            [
+                (
+                    "patients_clinicalcoding_record_id_e631d982",
+                    "patients_clinicalcoding",
+                    "record_id",
+                ),
+                (
+                    "patients_clinicalrecord_import_run_id_2a05aa7c",
+                    "patients_clinicalrecord",
+                    "import_run_id",
+                ),
+                (
+                    "patients_clinicalrecord_organization_id_0673726a",
+                    "patients_clinicalrecord",
+                    "organization_id",
+                ),
+                (
+                    "patients_clinicalrecord_patient_id_3f44d859",
+                    "patients_clinicalrecord",
+                    "patient_id",
                 ),
             ],
         ),
