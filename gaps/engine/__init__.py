@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
-
-from django.db import connection, connections
 
 from gaps.measures import Criterion, MeasureDefinition
 from gaps.measures.base import named_keys
@@ -394,23 +391,6 @@ def plan_groups(organization, definitions: list[MeasureDefinition]) -> list[Pane
     ]
 
 
-def _evaluate_panels(
-    plans: list[PanelPlan],
-    panels: Iterable[Panel],
-    definitions: list[MeasureDefinition],
-    period_start: dt.date,
-    period_end: dt.date,
-) -> list[MeasureEvaluation]:
-    """Every version for one range of patients, given each plan's panel of it (an iterable:
-    loaded one after the other, each panel is released before the next one is loaded)."""
-    done = {}
-    for plan, panel in zip(plans, panels, strict=True):
-        for evaluation in _evaluate_panel(panel, plan.definitions, period_start, period_end):
-            done[evaluation.definition.key] = evaluation
-        panel.release_records()
-    return [done[d.key] for d in definitions]
-
-
 def evaluate_range(
     plans: list[PanelPlan],
     definitions: list[MeasureDefinition],
@@ -419,75 +399,14 @@ def evaluate_range(
     patient_range: PatientRange | None,
 ) -> list[MeasureEvaluation]:
     """Every version for the patients of one id range, in the order of `definitions`."""
+    done = {}
     with _cycle_collector_paused():
-        return _evaluate_panels(
-            plans,
-            (load_chunk(plan, patient_range) for plan in plans),
-            definitions,
-            period_start,
-            period_end,
-        )
-
-
-def _load_panels(plans: list[PanelPlan], patient_range: PatientRange) -> list[Panel]:
-    return [load_chunk(plan, patient_range) for plan in plans]
-
-
-def _can_prefetch() -> bool:
-    """Whether the next chunk may be loaded over another connection. Only on PostgreSQL (SQLite
-    has no server to wait for), and only when the caller is not inside a transaction: another
-    connection sees committed rows only, so inside a caller's atomic block (or a test wrapped
-    in one) it would miss the records that transaction wrote. Decided when the iteration
-    starts: a caller may still store each chunk's results in a transaction of its own."""
-    return connection.vendor == "postgresql" and not connection.in_atomic_block
-
-
-def _evaluate_prefetching(
-    plans: list[PanelPlan],
-    definitions: list[MeasureDefinition],
-    period_start: dt.date,
-    period_end: dt.date,
-    ranges: Iterator[PatientRange],
-) -> Iterator[tuple[PatientRange, list[MeasureEvaluation]]]:
-    """`evaluate_chunks` with chunk N+1 loaded by one background thread while this one
-    evaluates chunk N. A chunk's load waits mostly on the server (its queries' rows), and
-    psycopg releases the GIL while it waits, so that wait overlaps the evaluation's Python.
-    The thread has its own connection (Django's are per thread); it is closed, and the thread
-    ended, whether the caller iterates to the end, stops early or meets an error (a load's
-    error is raised here, by `result()`). At most two chunks' panels are in memory at once.
-    While the caller holds a chunk (between two yields) the cycle collector runs as the caller
-    has it, over the load under way too."""
-    loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gap-engine-loader")
-    loads: deque[tuple[PatientRange, Future]] = deque()  # oldest first, at most two
-    try:
-        for patient_range in ranges:
-            loads.append((patient_range, loader.submit(_load_panels, plans, patient_range)))
-            if len(loads) == 2:
-                yield _evaluate_loaded(plans, definitions, period_start, period_end, loads)
-        while loads:
-            yield _evaluate_loaded(plans, definitions, period_start, period_end, loads)
-    finally:
-        for _, loading in loads:
-            loading.cancel()  # not started yet; one being loaded runs to its end
-        # Only the loader's thread can close its connection: queued after any running load.
-        loader.submit(connections.close_all).result()
-        loader.shutdown()
-
-
-def _evaluate_loaded(
-    plans: list[PanelPlan],
-    definitions: list[MeasureDefinition],
-    period_start: dt.date,
-    period_end: dt.date,
-    loads: deque[tuple[PatientRange, Future]],
-) -> tuple[PatientRange, list[MeasureEvaluation]]:
-    """The oldest load of `loads`, evaluated once loaded (and taken off the queue)."""
-    patient_range, loading = loads[0]
-    # The collector stays paused while waiting, so the load's objects are not walked either.
-    with _cycle_collector_paused():
-        panels = loading.result()
-        loads.popleft()
-        return patient_range, _evaluate_panels(plans, panels, definitions, period_start, period_end)
+        for plan in plans:
+            panel = load_chunk(plan, patient_range)
+            for evaluation in _evaluate_panel(panel, plan.definitions, period_start, period_end):
+                done[evaluation.definition.key] = evaluation
+            panel.release_records()
+    return [done[d.key] for d in definitions]
 
 
 def evaluate_chunks(
@@ -497,17 +416,10 @@ def evaluate_chunks(
     period_end: dt.date,
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
-    prefetch: bool = False,
 ) -> Iterator[tuple[PatientRange, list[MeasureEvaluation]]]:
-    """The organization chunk by chunk: (patient id range, one evaluation per version).
-    `prefetch` loads the next chunk while this one is evaluated (see `_evaluate_prefetching`)
-    where that is safe (see `_can_prefetch`); elsewhere chunks load one after the other."""
+    """The organization chunk by chunk: (patient id range, one evaluation per version)."""
     plans = plan_groups(organization, definitions)
-    ranges = patient_chunks(organization, chunk_size)
-    if prefetch and _can_prefetch():
-        yield from _evaluate_prefetching(plans, definitions, period_start, period_end, ranges)
-        return
-    for patient_range in ranges:
+    for patient_range in patient_chunks(organization, chunk_size):
         yield (
             patient_range,
             evaluate_range(plans, definitions, period_start, period_end, patient_range),
