@@ -54,7 +54,19 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return self.object_list.values("pk")[: max(self.CAP, self.reach) + 1].count()
+        return self.object_list.values("pk")[: self.limit + 1].count()
+
+    @property
+    def limit(self) -> int:
+        return max(self.CAP, self.reach)
+
+    @property
+    def count_label(self) -> str:
+        """The list's size as the page says it: "more than 1,000" where counting stopped (the
+        count itself, one past the limit, would be a wrong number)."""
+        if self.count > self.limit:
+            return f"more than {self.limit:,}"
+        return f"{self.count:,}"
 
 
 class ScopedAdmin(SimpleHistoryAdmin):

@@ -73,3 +73,24 @@ def test_access_log_changelist_query_count_does_not_grow(client, agent_a, audito
         client.get(reverse("admin:patients_patient_changelist"))
     client.force_login(auditor_a)
     assert changelist_queries(client, url) == with_one
+
+
+def test_list_says_more_than_the_cap_where_counting_stopped(client, agent_a, org_a, monkeypatch):
+    monkeypatch.setattr(CappedCountPaginator, "CAP", 3)
+    monkeypatch.setattr(CappedCountPaginator, "REACH", 0)  # else page 1 counts to its 50 rows
+    make_patients(org_a, 5)
+    client.force_login(agent_a)
+    page = client.get(reverse("admin:patients_patient_changelist"), {"status": "active"})
+    text = page.content.decode()
+    assert "more than 3 results" in text
+    assert "more than 3 patients" in text
+    assert "4 results" not in text  # the count query's one-past-the-cap
+
+
+def test_list_under_the_cap_says_its_count(client, agent_a, org_a):
+    make_patients(org_a, 2)
+    client.force_login(agent_a)
+    page = client.get(reverse("admin:patients_patient_changelist"), {"status": "active"})
+    text = page.content.decode()
+    assert "2 results" in text
+    assert "more than" not in text
