@@ -30,6 +30,7 @@ import logging
 import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
 
 from django.db import transaction
@@ -108,7 +109,7 @@ def import_documents(
     try:
         try:
             # Without --partial one bad file rejects the whole run: a single outer transaction.
-            with _fewer_collections, transaction.atomic() if not partial else _null_context():
+            with _fewer_collections, transaction.atomic() if not partial else nullcontext():
                 for name, source in iterable:
                     report = FileReport(path=name)
                     reports.append(report)
@@ -250,14 +251,6 @@ class _FewerCollections:
 
 
 _fewer_collections = _FewerCollections()
-
-
-class _null_context:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def render_report(reports: list[FileReport]) -> str:
