@@ -10,7 +10,7 @@ class CarehubConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in
         from django.db.models.signals import post_save
 
-        from carehub import history, sessions
+        from carehub import history, lookups, sessions  # noqa: F401 (lookups registers __any)
 
         user_logged_in.connect(sessions.remember_sign_in, dispatch_uid="carehub-sign-in-time")
         post_save.connect(

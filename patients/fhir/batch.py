@@ -22,7 +22,6 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from psycopg import postgres
 from psycopg.adapt import Dumper
@@ -164,10 +163,10 @@ class Batch:
         mrns = {row.mrn for plan in self.plans for row in plan.patients}
         columns = ("id", "source_id", "mrn", "given_name", "family_name", "birth_date", "sex")
         found: dict[int, tuple] = {}
-        for name, values in (("source_id__in", source_ids), ("mrn__in", mrns)):
-            for chunk in self._matching(sorted(values)):
+        for name, values in (("source_id", source_ids), ("mrn", mrns)):
+            for match in self._matching(name, sorted(values)):
                 for row in (
-                    Patient.objects.filter(organization=self.organization, **{name: chunk})
+                    Patient.objects.filter(organization=self.organization, **match)
                     .order_by()
                     .values_list(*columns)
                 ):
@@ -181,9 +180,9 @@ class Batch:
             if source_id:
                 self.by_source[source_id] = state
             self.by_mrn[mrn] = state
-        for chunk in self._matching(sorted(states)):
+        for match in self._matching("patient_id", sorted(states)):
             for patient_id, content_hash, birth_date in (
-                FhirPatientDetail.objects.filter(patient_id__in=chunk)
+                FhirPatientDetail.objects.filter(**match)
                 .order_by()
                 .values_list("patient_id", "content_hash", "birth_date")
             ):
@@ -288,9 +287,9 @@ class Batch:
         known = sorted(
             {state.pk for o in accepted for state, _ in o.records if state.pk is not None}
         )
-        for chunk in self._matching(known):
+        for match in self._matching("patient_id", known):
             for patient_id, kind, resource_id, pk, content_hash in (
-                ClinicalRecord.objects.filter(patient_id__in=chunk)
+                ClinicalRecord.objects.filter(**match)
                 .order_by()
                 .values_list("patient_id", "resource_type", "resource_id", "id", "content_hash")
             ):
@@ -352,9 +351,9 @@ class Batch:
                     reason=reason,
                 )
             by_mrn = {state.mrn: state for state in self.created}
-            for chunk in self._matching(sorted(by_mrn)):
+            for match in self._matching("mrn", sorted(by_mrn)):
                 for mrn, pk in Patient.objects.filter(
-                    organization=self.organization, mrn__in=chunk
+                    organization=self.organization, **match
                 ).values_list("mrn", "id"):
                     by_mrn[mrn].pk = pk
         if self.updated:
@@ -481,19 +480,18 @@ class Batch:
 
     # -- SQL helpers ---------------------------------------------------------------------------
 
-    def _matching(self, values: list) -> Iterator:
-        """`values` for `field__in=`: on PostgreSQL one JSON parameter, however many values
-        (psycopg renders a list of thousands of parameters slowly); SQLite takes them in
-        slices under its parameter limit."""
+    def _matching(self, field: str, values: list) -> Iterator[dict]:
+        """Filters matching `field` against `values`: on PostgreSQL one `__any` filter, the
+        values as one array constant however many (carehub.lookups: no join for the planner to
+        misjudge on tables without statistics); SQLite takes `__in` slices under its parameter
+        limit."""
         if not values:
             return
         if self.postgres:
-            cast = "::bigint" if isinstance(values[0], int) else ""
-            # Constant SQL; the values are its one parameter.
-            sql = f"SELECT json_array_elements_text(%s::json){cast}"
-            yield RawSQL(sql, [json.dumps(values)])  # noqa: S611
+            yield {f"{field}__any": values}
             return
-        yield from self._chunks(values, 1)
+        for chunk in self._chunks(values, 1):
+            yield {f"{field}__in": chunk}
 
     def _chunks(self, items: Sequence, width: int) -> Iterator[Sequence]:
         """Slices of `items` whose `width` parameters each fit in one statement."""
