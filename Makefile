@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install migrate seed lint bench clean
+.PHONY: run test install migrate seed lint bench synthea-set clean
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -47,6 +47,15 @@ lint: install
 
 bench: install
 	DEBUG=true $(PY) -m bench $(BENCH)
+
+# A Synthea export for the import benchmark (BENCH_IMPORT_DIR=var/synthea/fhir): PySynthea in a
+# virtualenv of its own, fixed seed, so every machine generates the same patients.
+SYNTHEA_PATIENTS ?= 20
+synthea-set:
+	test -x var/synthea-venv/bin/synthea || { $(PYTHON) -m venv var/synthea-venv && \
+		var/synthea-venv/bin/pip install --quiet -r bench/synthea-requirements.txt; }
+	rm -rf var/synthea
+	var/synthea-venv/bin/synthea -s 7 -p $(SYNTHEA_PATIENTS) -o var/synthea --log-level warning
 
 clean:
 	rm -rf $(VENV) db.sqlite3 var
