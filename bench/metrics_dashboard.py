@@ -160,10 +160,6 @@ def fill_operations(organizations, agents, system) -> None:
                 """,
                 [run_id],
             )
-            cursor.execute(
-                "UPDATE gaps_caregap g SET measure_result_id = r.id FROM gaps_measureresult r "
-                "WHERE r.patient_id = g.patient_id AND r.measure_id = g.measure_id"
-            )
         for table in (
             history,
             "outreach_outreachattempt",

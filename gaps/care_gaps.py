@@ -93,9 +93,11 @@ class CareGapQuerySet(models.QuerySet):
 
 
 class CareGap(models.Model):
-    # Every index is written on each gap write (5,000,000 gaps, linked to results on the first
-    # evaluation): organization and patient are served by the wider indexes that lead with them,
-    # and nothing looks gaps up by their result.
+    # Every index is written on each gap write (5,000,000 gaps): organization and patient are
+    # served by the wider indexes that lead with them. The engine's result for a gap is found by
+    # patient, measure and period (gaps.selectors.engine_results), not stored on the gap:
+    # results are rewritten in place, so a stored pointer only repeated that key, and filling it
+    # cost the first evaluation an update and a history row per gap.
     organization = models.ForeignKey(
         "patients.Organization", on_delete=models.PROTECT, related_name="+", db_index=False
     )
@@ -107,15 +109,6 @@ class CareGap(models.Model):
     measure = models.ForeignKey("gaps.Measure", on_delete=models.PROTECT, related_name="gaps")
     period_start = models.DateField()
     period_end = models.DateField()
-    measure_result = models.ForeignKey(
-        "gaps.MeasureResult",
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,
-        help_text="The engine's latest result: the reporting status and its evidence.",
-    )
     primary_source = models.CharField(max_length=16, choices=SourceKind.choices)
     state = models.CharField(max_length=16, choices=GapState.choices, default=GapState.IDENTIFIED)
     state_changed_at = models.DateTimeField()

@@ -504,7 +504,7 @@ class CareGapAdmin(PhiAdminMixin, ScopedAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         gap = self._require_visible(request, object_id)
-        result = gap.measure_result
+        result = selectors.engine_results([gap]).get(gap.pk)
         extra_context = {
             **(extra_context or {}),
             "gap": gap,

@@ -1,6 +1,10 @@
 """Scoped reads of measure results, evaluation runs and import runs (organization grants)."""
 
-from django.db.models import QuerySet
+from collections.abc import Iterable
+from functools import reduce
+from operator import or_
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from gaps.models import (
     CareGap,
@@ -19,6 +23,54 @@ def measure_results_for(user) -> QuerySet[MeasureResult]:
     return MeasureResult.objects.filter(
         organization__in=organizations_for(user).values("pk")
     ).select_related("patient", "measure", "organization")
+
+
+def engine_results(gaps: Iterable[CareGap]) -> dict[int, MeasureResult]:
+    """Gap id -> the engine's latest result for it (same patient, measure and period), one
+    query for all of them. The caller has already scoped the gaps."""
+    gaps = list(gaps)
+    if not gaps:
+        return {}
+    keys = [
+        Q(
+            patient_id=gap.patient_id,
+            measure__cms=gap.measure_code,
+            period_start=gap.period_start,
+            period_end=gap.period_end,
+        )
+        for gap in gaps
+    ]
+    latest = {}
+    # Oldest first, so the latest evaluation of a key (another version of the measure, run
+    # with --measure-version) is the one kept.
+    for result in (
+        MeasureResult.objects.filter(reduce(or_, keys))
+        .select_related("measure")
+        .order_by("evaluated_at", "id")
+    ):
+        latest[(result.patient_id, result.measure.cms, result.period_start, result.period_end)] = (
+            result
+        )
+    found = {}
+    for gap in gaps:
+        key = (gap.patient_id, gap.measure_code, gap.period_start, gap.period_end)
+        if key in latest:
+            found[gap.pk] = latest[key]
+    return found
+
+
+def gap_has_result(**result_filter) -> Exists:
+    """For a CareGap queryset: the gap has an engine result (same patient, measure, period)
+    matching `result_filter`."""
+    return Exists(
+        MeasureResult.objects.filter(
+            patient_id=OuterRef("patient_id"),
+            measure__cms=OuterRef("measure_code"),
+            period_start=OuterRef("period_start"),
+            period_end=OuterRef("period_end"),
+            **result_filter,
+        )
+    )
 
 
 def evaluation_runs_for(user) -> QuerySet[EvaluationRun]:

@@ -8,8 +8,10 @@ change are written, each with its history row in the same statement on PostgreSQ
   evidence; pending outreach stops because the gap is no longer open;
 - an excluded patient's gap becomes not_a_gap (reason: excluded), with the exclusion's record;
 - a gap the engine had closed but whose numerator is no longer met goes to needs_review;
-- everything else keeps its workflow state; every gap points at its latest result.
-The system user acts; each change leaves a history row with the reason.
+- everything else keeps its workflow state.
+A gap the engine opened, moved or finds open has an engine source (one, never a second). The
+gap's result is found by patient, measure and period (gaps.selectors.engine_results), not
+stored on the gap. The system user acts; each change leaves a history row with the reason.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class SyncCounts:
     closed: int = 0
     excluded: int = 0
     to_review: int = 0
-    linked: int = 0
+    reported: int = 0
     details: dict = field(default_factory=dict)
 
 
@@ -131,7 +133,6 @@ def _open_new_gaps(
             "measure": _Sql("r.measure_id"),
             "period_start": _Sql("r.period_start"),
             "period_end": _Sql("r.period_end"),
-            "measure_result": _Sql("r.id"),
             "measure_code": measure.cms,
             "primary_source": SourceKind.ENGINE,
             "state": GapState.IDENTIFIED,
@@ -241,16 +242,6 @@ _MOVES = (
 )
 
 
-def _state_changes() -> tuple[str, list]:
-    """SQL true when a result moves its gap's workflow state (any of _MOVES)."""
-    sql, params = [], []
-    for move in _MOVES:
-        condition, condition_params = _move_condition(move)
-        sql.append(condition)
-        params += condition_params
-    return "(" + " OR ".join(sql) + ")", params
-
-
 def _move_condition(move: _Move) -> tuple[str, list]:
     gaps = CareGap._meta.db_table
     sql = (
@@ -263,7 +254,7 @@ def _move_condition(move: _Move) -> tuple[str, list]:
 
 
 def _move_assignments(move: _Move, *, now, today) -> tuple[str, list]:
-    common = {"state_changed_at": now, "measure_result": _Sql("r.id")}
+    common = {"state_changed_at": now}
     if move.counted == "closed":
         return _assignments(
             state=GapState.CLOSED,
@@ -292,26 +283,21 @@ def _move_assignments(move: _Move, *, now, today) -> tuple[str, list]:
     )
 
 
-def _link_to_results(
-    organization, measure: Measure, period_start, period_end, patient_range, *, actor, suffix
+def _reported_gaps(
+    organization, measure: Measure, period_start, period_end, patient_range
 ) -> list[int]:
-    """Point every gap the results do not move at its latest result, in one `UPDATE … FROM`
-    (history set-based). Results are rewritten in place, so an unchanged rerun links none."""
-    gaps = CareGap._meta.db_table
-    join, join_params = _join_results(
-        organization, measure, period_start, period_end, patient_range
-    )
-    changes, change_params = _state_changes()
-    return update_from_with_history(
-        CareGap,
-        assignments="measure_result_id = r.id",
-        from_sql=f"{MeasureResult._meta.db_table} r",
-        where=f"{join} AND ({gaps}.measure_result_id IS NULL OR {gaps}.measure_result_id <> r.id)"
-        f" AND NOT {changes}",
-        params=[*join_params, *change_params],
-        actor=actor,
-        reason=f"Linked to the latest evaluation{suffix}",
-    )
+    """The gaps whose result is open and that have no engine source yet: the engine also
+    finds due what a list reported."""
+    gaps, sources = CareGap._meta.db_table, GapSource._meta.db_table
+    join, params = _join_results(organization, measure, period_start, period_end, patient_range)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {gaps}.id FROM {gaps}, {MeasureResult._meta.db_table} r "  # noqa: S608
+            f"WHERE {join} AND r.status = %s AND NOT EXISTS (SELECT 1 FROM {sources} s "
+            f"WHERE s.gap_id = {gaps}.id AND s.kind = %s)",
+            [*params, MeasureResult.Status.OPEN, SourceKind.ENGINE],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _move_gaps(
@@ -370,7 +356,7 @@ def _engine_evidence(result_id: int, evidence: list[dict], kind: str) -> tuple:
 EVIDENCE_STAGE = "carehub_gap_evidence_stage"
 
 
-def _add_evidence(moved: dict[_Move, list[int]], *, actor, now, suffix) -> None:
+def _add_evidence(moved: dict[_Move, list[int]], measure: Measure, *, actor, now, suffix) -> None:
     """The engine's evidence for the gaps it closed or excluded: computed from their results
     (only those gaps' results are read), staged, then one `INSERT … SELECT` with history."""
     gaps, results = CareGap._meta.db_table, MeasureResult._meta.db_table
@@ -383,8 +369,10 @@ def _add_evidence(moved: dict[_Move, list[int]], *, actor, now, suffix) -> None:
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"SELECT g.id, g.organization_id, r.id, r.evidence FROM {gaps} g "  # noqa: S608
-                    f"JOIN {results} r ON r.id = g.measure_result_id WHERE {where}",
-                    params,
+                    f"JOIN {results} r ON r.patient_id = g.patient_id AND r.measure_id = %s "
+                    "AND r.period_start = g.period_start AND r.period_end = g.period_end "
+                    f"WHERE {where}",
+                    [measure.pk, *params],
                 )
                 for gap_id, organization_id, result_id, evidence in cursor.fetchall():
                     if isinstance(evidence, str):  # SQLite keeps JSON as text
@@ -435,8 +423,8 @@ def _add_evidence(moved: dict[_Move, list[int]], *, actor, now, suffix) -> None:
 
 
 def _add_engine_sources(gap_ids: list[int], *, actor, now, period_end, suffix) -> None:
-    """The gaps the engine opened, linked or moved that have no engine source gain one (a
-    list-reported gap the engine also evaluates; a gap the engine opened), set-based."""
+    """The gaps the engine opened, moved or finds open that have no engine source gain one,
+    set-based."""
     if not gap_ids:
         return
     gaps, sources = CareGap._meta.db_table, GapSource._meta.db_table
@@ -469,7 +457,7 @@ def _add_engine_sources(gap_ids: list[int], *, actor, now, period_end, suffix) -
         )
 
 
-STEPS = ("open", "link", *(move.counted for move in _MOVES))
+STEPS = ("open", "report", *(move.counted for move in _MOVES))
 
 
 def pending_steps(
@@ -485,10 +473,10 @@ def pending_steps(
     counted = [
         ("open", f"{gaps}.id IS NULL AND r.status = %s", [MeasureResult.Status.OPEN]),
         (
-            "link",
-            f"{gaps}.id IS NOT NULL AND ({gaps}.measure_result_id IS NULL "
-            f"OR {gaps}.measure_result_id <> r.id)",
-            [],
+            "report",
+            f"{gaps}.id IS NOT NULL AND r.status = %s AND NOT EXISTS (SELECT 1 FROM "  # noqa: S608
+            f"{GapSource._meta.db_table} s WHERE s.gap_id = {gaps}.id AND s.kind = %s)",
+            [MeasureResult.Status.OPEN, SourceKind.ENGINE],
         ),
         *((move.counted, *_move_condition(move)) for move in _MOVES),
     ]
@@ -551,23 +539,24 @@ def sync_gaps_from_results(
     today = timezone.localdate()
     where = (organization, measure, period_start, period_end, patient_range)
     suffix = f" (evaluation run #{run.pk})" if run is not None else ""
+    # Read before opening: the gaps opened below gain their source as `created`.
+    reported = _reported_gaps(*where) if "report" in steps else []
     created = (
         _open_new_gaps(*where, actor=actor, now=now, today=today, suffix=suffix)
         if "open" in steps
         else []
     )
-    linked = _link_to_results(*where, actor=actor, suffix=suffix) if "link" in steps else []
     moved = _move_gaps(*where, actor=actor, now=now, today=today, steps=steps, suffix=suffix)
-    _add_evidence(moved, actor=actor, now=now, suffix=suffix)
+    _add_evidence(moved, measure, actor=actor, now=now, suffix=suffix)
     moved_ids = [gap_id for gap_ids in moved.values() for gap_id in gap_ids]
     _add_engine_sources(
-        [*created, *linked, *moved_ids],
+        [*created, *reported, *moved_ids],
         actor=actor,
         now=now,
         period_end=period_end,
         suffix=suffix,
     )
-    counts.opened, counts.linked = len(created), len(linked)
+    counts.opened, counts.reported = len(created), len(reported)
     for move, gap_ids in moved.items():
         setattr(counts, move.counted, len(gap_ids))
     if created or moved_ids:

@@ -21,6 +21,7 @@ from django.utils import timezone
 from carehub.history import bulk_create_untracked
 from gaps.care_gaps import CareGap, GapState
 from gaps.models import MeasureResult
+from gaps.selectors import gap_has_result
 from metrics.models import (
     AppointmentDay,
     AppointmentMonth,
@@ -270,10 +271,8 @@ def quality(day: dt.date) -> list[QualityDay]:
     )
     scheduled = (
         CareGap.objects.filter(
+            gap_has_result(denom=True, denex=False, numer=F("measure__inverse")),
             state=GapState.SCHEDULED,
-            measure_result__denom=True,
-            measure_result__denex=False,
-            measure_result__numer=F("measure_result__measure__inverse"),
         )
         .order_by()
         .values("organization_id", "measure_code")

@@ -14,6 +14,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from gaps.care_gaps import OPEN_STATES, CareGap
+from gaps.selectors import engine_results
 from patients.models import Patient
 from patients.selectors import organizations_for, patient_for
 from worklists.models import PatientRisk, Queue, Team, WorkItem
@@ -137,10 +138,13 @@ def case_for(user, patient_id) -> Case:
     )
     gaps = list(
         CareGap.objects.filter(patient_id=patient.pk, state__in=OPEN_STATES)
-        .select_related("measure", "measure_result", "owner")
+        .select_related("measure", "owner")
         .prefetch_related("evidence")
         .order_by("next_step_due", "id")
     )
+    results = engine_results(gaps)
+    for gap in gaps:
+        gap.engine_result = results.get(gap.pk)
     attempts, appointments = [], []
     if apps.is_installed("outreach"):
         attempt_model = apps.get_model("outreach", "OutreachAttempt")

@@ -13,6 +13,7 @@ from gaps.care_gaps import CareGap, GapEvidence, GapSource, GapState, SourceKind
 from gaps.measures import oids
 from gaps.models import MeasureResult
 from gaps.schedule import STALE_FUNC, STALE_NAME, ensure_nightly_schedule
+from gaps.selectors import engine_results
 from gaps.services import evaluate_measures
 from gaps.sync import flag_stale_completions
 from gaps.workflow import (
@@ -178,18 +179,22 @@ def test_an_unchanged_rerun_writes_nothing_and_a_change_moves_exactly_its_gap(
     assert evidence.history.get().history_change_reason == (
         f"Evidence found by the engine (evaluation run #{third.pk})"
     )
-    assert MeasureResult.objects.get(pk=gap.measure_result_id).evaluation_run_id == third.pk
+    assert engine_results([gap])[gap.pk].evaluation_run_id == third.pk
     assert _gap(waiting).history.count() == 1  # opened, then left alone
     assert _gap(waiting).state == GapState.IDENTIFIED
 
 
 @needs_shared
-def test_listed_gaps_the_engine_links_gain_one_engine_source_and_never_a_second(
+def test_listed_gaps_the_engine_finds_open_gain_one_engine_source_and_never_a_second(
     org_a, system_user, valuesets_2024
 ):
     listed, known = _patient_due_for_screening(), _patient_due_for_screening()
-    _import(org_a, system_user, listed, known)
-    for builder in (listed, known):
+    # Too young for CMS130: the engine finds the measure not applicable, so it does not report
+    # the gap the list did.
+    too_young = BundleBuilder(birth_date="2000-01-01")
+    too_young.encounter(oids.OFFICE_VISIT, "2025-03-03T09:00:00Z")
+    _import(org_a, system_user, listed, known, too_young)
+    for builder in (listed, known, too_young):
         gap = CareGapFactory(
             patient=Patient.objects.get(source_id=builder.patient_id),
             period_start=dt.date(2025, 1, 1),
@@ -212,7 +217,13 @@ def test_listed_gaps_the_engine_links_gain_one_engine_source_and_never_a_second(
     run = _run(org_a, system_user)
 
     assert run.counts["CMS130 MP2025"]["gaps"]["opened"] == 0
-    assert all(_gap(b).measure_result_id is not None for b in (listed, known))
+    found = engine_results(_gap(b) for b in (listed, known, too_young))
+    assert [found[_gap(b).pk].status for b in (listed, known, too_young)] == [
+        "open",
+        "open",
+        "not-applicable",
+    ]
+    assert list(_gap(too_young).sources.values_list("kind", flat=True)) == ["payer_list"]
     assert sorted(_gap(listed).sources.values_list("kind", "name")) == [
         ("engine", "engine"),
         ("payer_list", "Blue Horizon MA"),

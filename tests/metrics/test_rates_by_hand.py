@@ -216,8 +216,7 @@ def dataset(org_a, supervisor_a, agent_a, system_user):
             )
         )
     CareGapFactory(
-        patient=results[7].patient,
-        measure_result=results[7],
+        patient=results[7].patient,  # its result: same patient, measure and period
         state=GapState.SCHEDULED,
         next_step="attend_visit",
         next_step_due=DAY,
