@@ -104,6 +104,16 @@ def bulk_create_with_history(
     if not objs:
         return []
     model = type(objs[0])
+    if connection_for(model).vendor == "postgresql":
+        # PostgreSQL returns the new ids, so the history is copied from the table by one
+        # statement instead of being built as a model instance per row (a first evaluation
+        # opening 13,446 work items: 6.8 s in simple-history's bulk_create_with_history).
+        with _history_helper(), transaction.atomic():
+            created = model._default_manager.bulk_create(objs, batch_size=batch_size)
+            record_history_for(
+                model, [obj.pk for obj in created], actor=actor, reason=reason, history_type="+"
+            )
+        return created
     with _history_helper(), transaction.atomic():
         return _bulk_create_with_history(
             objs,
@@ -255,7 +265,17 @@ def record_history_for(
 ) -> int:
     """`record_history` for a list of primary keys (in batches the databases accept)."""
     written = 0
-    pk = connection_for(model).ops.quote_name(model._meta.pk.column)
+    conn = connection_for(model)
+    pk = conn.ops.quote_name(model._meta.pk.column)
+    if conn.vendor == "postgresql":
+        return record_history(
+            model,
+            where=f"{pk} = ANY(%s)",
+            params=[list(pks)],
+            actor=actor,
+            reason=reason,
+            history_type=history_type,
+        )
     for start in range(0, len(pks), 5000):
         batch = list(pks[start : start + 5000])
         written += record_history(

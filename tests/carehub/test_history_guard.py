@@ -15,11 +15,11 @@ from django.forms.models import model_to_dict
 from django_q.models import OrmQ
 from guardian.models import UserObjectPermission
 
-from carehub.history import UntrackedWriteError, update_with_history
+from carehub.history import UntrackedWriteError, bulk_create_with_history, update_with_history
 from carehub.services import grant_organization, revoke_organization
 from consent.models import Consent
 from gaps.care_gaps import CareGap, GapState
-from patients.models import Patient
+from patients.models import Patient, Provider
 from tests.consent.factories import ConsentFactory
 from tests.gaps.factories import CareGapFactory
 from tests.patients.factories import PatientFactory
@@ -288,3 +288,17 @@ def test_update_with_history_writes_one_history_row_per_changed_row(patient_a, s
         system_user,
         "moved away",
     )
+
+
+@pytest.mark.django_db
+def test_bulk_create_with_history_writes_one_history_row_per_created_row(org_a, system_user):
+    providers = [
+        Provider(organization=org_a, given_name="Ada", family_name=f"Doctor {n}") for n in range(3)
+    ]
+    created = bulk_create_with_history(providers, actor=system_user, reason="roster import")
+    assert all(provider.pk for provider in created)
+    history = Provider.history.filter(id__in=[p.pk for p in created]).order_by("id")
+    assert [
+        (h.id, h.family_name, h.history_type, h.history_user, h.history_change_reason)
+        for h in history
+    ] == [(p.pk, p.family_name, "+", system_user, "roster import") for p in created]
