@@ -161,8 +161,17 @@ class MeasureResult(models.Model):
 
     # organization and patient lead result_org_period and measure_result_once: no index of their
     # own to write for each of the 7,000,000 results of a large client's year.
+    # Nor a database constraint on organization and evaluation_run: PostgreSQL checks a foreign
+    # key row by row, and both are copies of the run that writes the result (gaps.results takes
+    # them from it, in its transaction), which is never deleted. Each check cost the first
+    # evaluation of 100,000 patients about 3 s. The patient and measure keep theirs; deletes
+    # through Django are still refused (PROTECT).
     organization = models.ForeignKey(
-        "patients.Organization", on_delete=models.PROTECT, related_name="+", db_index=False
+        "patients.Organization",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     patient = models.ForeignKey(
         "patients.Patient",
@@ -170,7 +179,10 @@ class MeasureResult(models.Model):
         related_name="measure_results",
         db_index=False,
     )
-    measure = models.ForeignKey(Measure, on_delete=models.PROTECT, related_name="results")
+    # Read by organization and period first (result_org_period) or by patient.
+    measure = models.ForeignKey(
+        Measure, on_delete=models.PROTECT, related_name="results", db_index=False
+    )
     period_start = models.DateField()
     period_end = models.DateField()
     ip = models.BooleanField(default=False)
@@ -181,7 +193,13 @@ class MeasureResult(models.Model):
     gap_status = models.CharField(max_length=16, choices=GapStatus.choices)
     # [{"criterion", "resource": "Type/id", "date"}]: what decided the populations.
     evidence = models.JSONField(default=list, blank=True)
-    evaluation_run = models.ForeignKey(EvaluationRun, on_delete=models.PROTECT, related_name="+")
+    evaluation_run = models.ForeignKey(
+        EvaluationRun,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,  # nothing reads results by run
+        db_constraint=False,
+    )
     evaluated_at = models.DateTimeField(auto_now=True)
 
     objects = MeasureResultQuerySet.as_manager()
