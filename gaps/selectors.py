@@ -1,10 +1,8 @@
 """Scoped reads of measure results, evaluation runs and import runs (organization grants)."""
 
 from collections.abc import Iterable
-from functools import reduce
-from operator import or_
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from gaps.models import (
     CareGap,
@@ -26,36 +24,30 @@ def measure_results_for(user) -> QuerySet[MeasureResult]:
 
 
 def engine_results(gaps: Iterable[CareGap]) -> dict[int, MeasureResult]:
-    """Gap id -> the engine's latest result for it (same patient, measure and period), one
-    query for all of them. The caller has already scoped the gaps."""
-    gaps = list(gaps)
-    if not gaps:
-        return {}
-    keys = [
-        Q(
-            patient_id=gap.patient_id,
-            measure__cms=gap.measure_code,
-            period_start=gap.period_start,
-            period_end=gap.period_end,
-        )
-        for gap in gaps
-    ]
-    latest = {}
-    # Oldest first, so the latest evaluation of a key (another version of the measure, run
-    # with --measure-version) is the one kept.
-    for result in (
-        MeasureResult.objects.filter(reduce(or_, keys))
-        .select_related("measure")
-        .order_by("evaluated_at", "id")
-    ):
-        latest[(result.patient_id, result.measure.cms, result.period_start, result.period_end)] = (
-            result
-        )
-    found = {}
+    """Gap id -> the engine's latest result for it (same patient, measure and period): the
+    results of the gaps' patients, a query per 500 patients. The caller has already scoped the
+    gaps."""
+    by_key: dict[tuple, list[int]] = {}
     for gap in gaps:
         key = (gap.patient_id, gap.measure_code, gap.period_start, gap.period_end)
-        if key in latest:
-            found[gap.pk] = latest[key]
+        by_key.setdefault(key, []).append(gap.pk)
+    patients = sorted({key[0] for key in by_key})
+    found = {}
+    for start in range(0, len(patients), 500):
+        # Oldest first, so the latest evaluation of a key (another version of the measure,
+        # run with --measure-version) is the one kept.
+        results = (
+            MeasureResult.objects.filter(
+                patient_id__in=patients[start : start + 500],
+                measure__cms__in={key[1] for key in by_key},
+            )
+            .select_related("measure")
+            .order_by("evaluated_at", "id")
+        )
+        for result in results:
+            key = (result.patient_id, result.measure.cms, result.period_start, result.period_end)
+            for gap_id in by_key.get(key, ()):
+                found[gap_id] = result
     return found
 
 
