@@ -20,6 +20,7 @@ BENCH_PROFILE=/path/file.prof runs each step under cProfile and dumps its statis
 """
 
 import datetime as dt
+import logging
 import os
 import resource
 import signal
@@ -172,6 +173,8 @@ def step_sharded(workers: int) -> None:
         )
         for _ in range(workers)
     ]
+    # Not a line per queued chunk in the figures (the clusters log to their own file).
+    logging.getLogger("django-q").setLevel(logging.WARNING)
     try:
         time.sleep(3)  # the clusters start and poll the queue
         started = time.perf_counter()
