@@ -159,7 +159,7 @@ class MeasureResult(models.Model):
         PROSPECTIVE = "prospective-gap", "prospective-gap"
         NOT_APPLICABLE = "not-applicable", "not-applicable"
 
-    # organization and patient lead result_org_period and measure_result_once: no index of their
+    # organization and patient lead result_chunk and measure_result_once: no index of their
     # own to write for each of the 7,000,000 results of a large client's year.
     # Nor a database constraint on organization and evaluation_run: PostgreSQL checks a foreign
     # key row by row, and both are copies of the run that writes the result (gaps.results takes
@@ -179,7 +179,7 @@ class MeasureResult(models.Model):
         related_name="measure_results",
         db_index=False,
     )
-    # Read by organization and period first (result_org_period) or by patient.
+    # Read by organization and period first (result_chunk) or by patient.
     measure = models.ForeignKey(
         Measure, on_delete=models.PROTECT, related_name="results", db_index=False
     )
@@ -213,9 +213,15 @@ class MeasureResult(models.Model):
             )
         ]
         indexes = [
+            # An evaluation reads and syncs a chunk's results by organization, period and a
+            # range of patient ids: with the patient before the measure that range is one
+            # stretch of the index, whatever the planner knows. Led by the measure, the first
+            # evaluation of a 1,000,000-patient organization read every result stored so far
+            # for each chunk (the table has no statistics while it fills from empty): 64 s of
+            # a 529 s profiled run went to reading what was stored, 88 s to the sync's check.
             models.Index(
-                fields=["organization", "period_start", "measure", "status"],
-                name="result_org_period",
+                fields=["organization", "period_start", "patient", "measure"],
+                name="result_chunk",
             )
         ]
 
