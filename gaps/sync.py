@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -55,8 +55,6 @@ class SyncCounts:
     closed: int = 0
     excluded: int = 0
     to_review: int = 0
-    reported: int = 0
-    details: dict = field(default_factory=dict)
 
 
 class _Sql(str):
@@ -556,7 +554,7 @@ def sync_gaps_from_results(
         period_end=period_end,
         suffix=suffix,
     )
-    counts.opened, counts.reported = len(created), len(reported)
+    counts.opened = len(created)
     for move, gap_ids in moved.items():
         setattr(counts, move.counted, len(gap_ids))
     if created or moved_ids:
