@@ -193,6 +193,47 @@ def test_re_evaluating_unchanged_data_writes_nothing_and_a_change_is_rewritten(v
     assert (stale.status, stale.numer, stale.evaluation_run_id) == ("open", False, third.pk)
 
 
+def test_new_results_are_inserted_and_ones_stored_since_the_read_go_through_the_upsert(
+    valuesets_2024, monkeypatch
+):
+    actor = get_system_user()
+    organization = _deck("deck-insert")
+
+    def run():
+        return evaluate_measures(
+            organization,
+            period_start=PERIOD[0],
+            period_end=PERIOD[1],
+            actor=actor,
+            measures=["CMS130"],
+            chunk_size=50,
+        ).run
+
+    run()
+    stored = MeasureResult.objects.filter(organization=organization)
+    expected = _results(organization)
+    lost = stored.order_by("patient_id")[:3]
+    lost_patients = [result.patient_id for result in lost]
+    MeasureResult.objects.filter(pk__in=[result.pk for result in lost]).delete()
+
+    # Results missing from the table are new: written again, and only they.
+    refill = run()
+    assert refill.counts["CMS130 MP2025"]["stored"] == 3
+    assert set(stored.filter(evaluation_run=refill).values_list("patient_id", flat=True)) == set(
+        lost_patients
+    )
+    assert _results(organization) == expected
+
+    # As if another evaluation stored the chunk between the read and the write: every
+    # result looks new, the inserts collide, and the upsert writes what differs (nothing).
+    monkeypatch.setattr("gaps.results._stored", lambda *args: {})
+    collided = run()
+    assert collided.status == EvaluationRun.Status.SUCCEEDED
+    assert collided.counts["CMS130 MP2025"]["stored"] == 0
+    assert stored.count() == 176
+    assert _results(organization) == expected
+
+
 def test_gaps_opened_set_based_carry_the_system_user_and_the_reason(valuesets_2024):
     actor = get_system_user()
     organization = _deck("deck-history")
