@@ -4,8 +4,9 @@ One chunk of results of every measure version is compared with a compact read of
 stored (populations, status, the evidence's text); only new or changed results are written.
 New ones go straight into the table (PostgreSQL COPY; plain inserts on SQLite); changed ones
 into a temporary staging table, then one `INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE`
-rewrites those that differ. No stored result is loaded as a model. MeasureResult is derived data without per-row history (see
-gaps.models); its provenance is the EvaluationRun that last changed it.
+rewrites those that differ. No stored result is loaded as a model. MeasureResult is derived
+data without per-row history (see gaps.models); its provenance is the EvaluationRun that last
+changed it.
 """
 
 from __future__ import annotations
