@@ -161,11 +161,13 @@ class MeasureResult(models.Model):
 
     # organization and patient lead result_chunk and measure_result_once: no index of their
     # own to write for each of the 7,000,000 results of a large client's year.
-    # Nor a database constraint on organization and evaluation_run: PostgreSQL checks a foreign
-    # key row by row, and both are copies of the run that writes the result (gaps.results takes
-    # them from it, in its transaction), which is never deleted. Each check cost the first
-    # evaluation of 100,000 patients about 3 s. The patient and measure keep theirs; deletes
-    # through Django are still refused (PROTECT).
+    # Nor a database constraint on any key: PostgreSQL checks a foreign key row by row at
+    # commit, locking the referenced row, and a result is derived data whose keys come from
+    # rows the evaluation read in its transaction: the run (organization and period are its
+    # copies), a patient of the chunk, a measure of the catalogue. Nothing in CareHub deletes
+    # any of them, and deletes through Django are refused (PROTECT). The four checks cost the
+    # first evaluation of 100,000 patients about 3 s each; at 1,000,000 patients the patient's
+    # lock rewrote every patient row.
     organization = models.ForeignKey(
         "patients.Organization",
         on_delete=models.PROTECT,
@@ -178,10 +180,15 @@ class MeasureResult(models.Model):
         on_delete=models.PROTECT,
         related_name="measure_results",
         db_index=False,
+        db_constraint=False,
     )
     # Read by organization and period first (result_chunk) or by patient.
     measure = models.ForeignKey(
-        Measure, on_delete=models.PROTECT, related_name="results", db_index=False
+        Measure,
+        on_delete=models.PROTECT,
+        related_name="results",
+        db_index=False,
+        db_constraint=False,
     )
     period_start = models.DateField()
     period_end = models.DateField()

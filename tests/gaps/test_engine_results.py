@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from gaps.care_gaps import CareGap
@@ -83,3 +84,16 @@ def test_gap_has_result_filters_gaps_on_their_result(org_a, result):
 
     assert list(CareGap.objects.filter(gap_has_result(numer=True))) == [met_gap]
     assert list(CareGap.objects.filter(gap_has_result(numer=False))) == [due_gap]
+
+
+def test_a_patient_or_measure_with_results_cannot_be_deleted(org_a, result):
+    # Results carry no database constraint on their keys (gaps.models): Django's PROTECT is
+    # what keeps a result from pointing at nothing.
+    patient = PatientFactory(organization=org_a)
+    version = measure("CMS130", "MP2026")
+    stored = result(patient, version, "open")
+    for referenced in (patient, version):
+        with pytest.raises(ProtectedError) as refused:
+            referenced.delete()
+        assert stored in refused.value.protected_objects
+    assert MeasureResult.objects.filter(patient=patient, measure=version).count() == 1
