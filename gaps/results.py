@@ -173,7 +173,8 @@ def store_chunk(
     for evaluation, measure in evaluations:
         definition = evaluation.definition
         key = f"{definition.cms} {definition.version}"
-        key_of[measure.pk] = key
+        measure_id = measure.pk
+        key_of[measure_id] = key
         inverse = definition.inverse
         tally = {"open": 0, "closed": 0, "excluded": 0, "not-applicable": 0, "stored": 0}
         tallies[key] = tally
@@ -190,11 +191,11 @@ def store_chunk(
                 gap_status_of[status],
                 text,
             )
-            known = stored_as((measure.pk, result.patient_id))
+            known = stored_as((measure_id, result.patient_id))
             if known == row:
                 continue
             (new_rows if known is None else changed_rows).append(
-                (measure.pk, result.patient_id, *row)
+                (measure_id, result.patient_id, *row)
             )
     if new_rows and not _insert_new(new_rows, run):
         changed_rows += new_rows  # someone stored some of them since the read: upsert all
@@ -224,19 +225,29 @@ def _insert_new(rows: list[tuple], run: EvaluationRun) -> bool:
             *STAGED,
         )
     )
+    now = timezone.now()
     run_values = (
         run.organization_id,
         connection.ops.adapt_datefield_value(run.period_start),
         connection.ops.adapt_datefield_value(run.period_end),
         run.pk,
-        connection.ops.adapt_datetimefield_value(timezone.now()),
+        connection.ops.adapt_datetimefield_value(now),
     )
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
+                run_text = "\t".join(
+                    (
+                        str(run.organization_id),
+                        run.period_start.isoformat(),
+                        run.period_end.isoformat(),
+                        str(run.pk),
+                        now.isoformat(),
+                    )
+                )
                 with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row((*run_values, *row))
+                    for start in range(0, len(rows), COPY_BATCH):
+                        copy.write(_copy_text(run_text, rows[start : start + COPY_BATCH]))
             else:
                 cursor.executemany(
                     f"INSERT INTO {table} ({columns}) "  # noqa: S608
@@ -246,6 +257,24 @@ def _insert_new(rows: list[tuple], run: EvaluationRun) -> bool:
     except (IntegrityError, connection.Database.IntegrityError):
         return False
     return True
+
+
+COPY_BATCH = 5000
+BACKSLASH = "\\"
+
+
+def _copy_text(run_text: str, rows: list[tuple]) -> str:
+    """`rows` (STAGED) after the run's columns, as lines of COPY's text format. Spelled here
+    rather than by psycopg's write_row, which adapts each value on its own: 10 µs a result,
+    a tenth of a first evaluation's storing time. The values need no escaping but the evidence,
+    whose JSON holds no raw control character: only its backslashes are doubled."""
+    return "".join(
+        f"{run_text}\t{measure_id}\t{patient_id}\t{'t' if ip else 'f'}\t{'t' if denom else 'f'}"
+        f"\t{'t' if denex else 'f'}\t{'t' if numer else 'f'}\t{status}\t{gap_status}"
+        f"\t{evidence.replace(BACKSLASH, BACKSLASH * 2)}\n"
+        for measure_id, patient_id, ip, denom, denex, numer, status, gap_status, evidence in rows
+    )
+
 
 
 def _stage(rows: list[tuple]) -> None:
