@@ -226,13 +226,6 @@ def _insert_new(rows: list[tuple], run: EvaluationRun) -> bool:
         )
     )
     now = timezone.now()
-    run_values = (
-        run.organization_id,
-        connection.ops.adapt_datefield_value(run.period_start),
-        connection.ops.adapt_datefield_value(run.period_end),
-        run.pk,
-        connection.ops.adapt_datetimefield_value(now),
-    )
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
@@ -249,6 +242,13 @@ def _insert_new(rows: list[tuple], run: EvaluationRun) -> bool:
                     for start in range(0, len(rows), COPY_BATCH):
                         copy.write(_copy_text(run_text, rows[start : start + COPY_BATCH]))
             else:
+                run_values = (
+                    run.organization_id,
+                    connection.ops.adapt_datefield_value(run.period_start),
+                    connection.ops.adapt_datefield_value(run.period_end),
+                    run.pk,
+                    connection.ops.adapt_datetimefield_value(now),
+                )
                 cursor.executemany(
                     f"INSERT INTO {table} ({columns}) "  # noqa: S608
                     f"VALUES ({', '.join(['%s'] * (len(run_values) + len(STAGED)))})",
@@ -274,7 +274,6 @@ def _copy_text(run_text: str, rows: list[tuple]) -> str:
         f"\t{evidence.replace(BACKSLASH, BACKSLASH * 2)}\n"
         for measure_id, patient_id, ip, denom, denex, numer, status, gap_status, evidence in rows
     )
-
 
 
 def _stage(rows: list[tuple]) -> None:

@@ -146,19 +146,22 @@ def test_the_engine_in_chunks_gives_every_patient_the_one_shot_populations(value
     assert len(one_shot) == 176 * len(MEASURES)
 
 
+def _evaluate_cms130(organization) -> EvaluationRun:
+    return evaluate_measures(
+        organization,
+        period_start=PERIOD[0],
+        period_end=PERIOD[1],
+        actor=get_system_user(),
+        measures=["CMS130"],
+        chunk_size=50,
+    ).run
+
+
 def test_re_evaluating_unchanged_data_writes_nothing_and_a_change_is_rewritten(valuesets_2024):
-    actor = get_system_user()
     organization = _deck("deck-rerun")
 
     def run():
-        return evaluate_measures(
-            organization,
-            period_start=PERIOD[0],
-            period_end=PERIOD[1],
-            actor=actor,
-            measures=["CMS130"],
-            chunk_size=50,
-        ).run
+        return _evaluate_cms130(organization)
 
     first = run()
     assert first.counts["CMS130 MP2025"]["stored"] == 176
@@ -196,18 +199,10 @@ def test_re_evaluating_unchanged_data_writes_nothing_and_a_change_is_rewritten(v
 def test_new_results_are_inserted_and_ones_stored_since_the_read_go_through_the_upsert(
     valuesets_2024, monkeypatch
 ):
-    actor = get_system_user()
     organization = _deck("deck-insert")
 
     def run():
-        return evaluate_measures(
-            organization,
-            period_start=PERIOD[0],
-            period_end=PERIOD[1],
-            actor=actor,
-            measures=["CMS130"],
-            chunk_size=50,
-        ).run
+        return _evaluate_cms130(organization)
 
     run()
     stored = MeasureResult.objects.filter(organization=organization)
