@@ -160,17 +160,14 @@ def _evaluate_cms130(organization) -> EvaluationRun:
 def test_re_evaluating_unchanged_data_writes_nothing_and_a_change_is_rewritten(valuesets_2024):
     organization = _deck("deck-rerun")
 
-    def run():
-        return _evaluate_cms130(organization)
-
-    first = run()
+    first = _evaluate_cms130(organization)
     assert first.counts["CMS130 MP2025"]["stored"] == 176
     gaps_before = CareGap.objects.filter(organization=organization).count()
     history_before = CareGap.history.filter(organization_id=organization.pk).count()
     sources_before = GapSource.objects.filter(gap__organization=organization).count()
     assert gaps_before > 0 and history_before == gaps_before == sources_before
 
-    second = run()
+    second = _evaluate_cms130(organization)
     assert second.counts["CMS130 MP2025"]["stored"] == 0
     assert second.counts["CMS130 MP2025"]["gaps"] == {
         "opened": 0,
@@ -190,7 +187,7 @@ def test_re_evaluating_unchanged_data_writes_nothing_and_a_change_is_rewritten(v
     # A stored result that no longer matches what the engine finds is rewritten, alone.
     stale = MeasureResult.objects.filter(organization=organization, status="open").first()
     MeasureResult.objects.filter(pk=stale.pk).update(status="closed", numer=True)
-    third = run()
+    third = _evaluate_cms130(organization)
     assert third.counts["CMS130 MP2025"]["stored"] == 1
     stale.refresh_from_db()
     assert (stale.status, stale.numer, stale.evaluation_run_id) == ("open", False, third.pk)
@@ -201,18 +198,15 @@ def test_new_results_are_inserted_and_ones_stored_since_the_read_go_through_the_
 ):
     organization = _deck("deck-insert")
 
-    def run():
-        return _evaluate_cms130(organization)
-
-    run()
+    _evaluate_cms130(organization)
     stored = MeasureResult.objects.filter(organization=organization)
     expected = _results(organization)
-    lost = stored.order_by("patient_id")[:3]
+    lost = list(stored.order_by("patient_id")[:3])
     lost_patients = [result.patient_id for result in lost]
     MeasureResult.objects.filter(pk__in=[result.pk for result in lost]).delete()
 
     # Results missing from the table are new: written again, and only they.
-    refill = run()
+    refill = _evaluate_cms130(organization)
     assert refill.counts["CMS130 MP2025"]["stored"] == 3
     assert set(stored.filter(evaluation_run=refill).values_list("patient_id", flat=True)) == set(
         lost_patients
@@ -222,7 +216,7 @@ def test_new_results_are_inserted_and_ones_stored_since_the_read_go_through_the_
     # As if another evaluation stored the chunk between the read and the write: every
     # result looks new, the inserts collide, and the upsert writes what differs (nothing).
     monkeypatch.setattr("gaps.results._stored", lambda *args: {})
-    collided = run()
+    collided = _evaluate_cms130(organization)
     assert collided.status == EvaluationRun.Status.SUCCEEDED
     assert collided.counts["CMS130 MP2025"]["stored"] == 0
     assert stored.count() == 176
