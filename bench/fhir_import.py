@@ -9,7 +9,8 @@ else synthetic bundles from `carehub.synthetic` (codes from ../shared value sets
 patients a file, written to a temporary folder. The synthetic resources are only the kinds the
 import keeps, and small (about 300 bytes), so json.load reads them far faster than a Synthea
 export's (about 2 KB, half of them claims, reports and documents the import skips). Prints:
-- import throughput vs the json.load loop of the same files, target >= 1/3;
+- import throughput vs the json.load loop of the same files, target >= 1/3 on a Synthea
+  export (on the synthetic files the ratio is printed without a verdict);
 - the fixed cost per bundle on one-patient bundles (a Patient and nothing else), target
   <= 0.5 ms;
 - peak RSS.
@@ -90,10 +91,16 @@ def main() -> None:
         rate = resources / (time.perf_counter() - started)
         cpu, server = time.process_time() - cpu, _since(server)
         assert run.status == "succeeded", run.report
+        # The bound is the for a Synthea export; json.load reads the small synthetic
+        # resources about 20 times faster, so against them the ratio is a figure, not a target.
+        verdict = (
+            f"target >= 1/3   {'met' if rate * 3 >= bound else 'NOT met'}"
+            if DIRECTORY
+            else "target >= 1/3 is for a Synthea export (make synthea-set)"
+        )
         print(
             f"  import, {label}, {resources:,} resources: {rate:,.0f} resources/s; "
-            f"json.load loop {bound:,.0f}/s; ratio 1/{bound / rate:.1f}   target >= 1/3   "
-            f"{'met' if rate * 3 >= bound else 'NOT met'}"
+            f"json.load loop {bound:,.0f}/s; ratio 1/{bound / rate:.1f}   {verdict}"
         )
         print(
             f"    ({run.counts.get('records_created', 0):,} clinical records and "
