@@ -227,9 +227,7 @@ def decide(facts: ContactFacts, *, channel: str, content_class: str, at: dt.date
             found.add("unknown_timezone")
         else:
             local = at.astimezone(zone)
-            if not (
-                QUIET_HOURS_START <= local.time() < QUIET_HOURS_END
-            ):
+            if not (QUIET_HOURS_START <= local.time() < QUIET_HOURS_END):
                 found.add("quiet_hours")
             if preference is not None and not _inside_preferred_window(preference, local):
                 found.add("outside_preferred_window")

@@ -1,7 +1,6 @@
 """An agent works a care gap from review to a closure with a lab-result file, in chromium; the
 supervisor reads the transitions; another organization's agent cannot open the gap."""
 
-
 import pytest
 from django.utils import timezone
 

@@ -120,40 +120,53 @@ def tracked_rows(patient_a):
 SET_BASED_WRITES = {
     "Patient": [
         ("filter().update()", lambda p: Patient.objects.filter(pk=p.pk).update(status="moved")),
-        ("_base_manager.update()", lambda p: Patient._base_manager.filter(pk=p.pk).update(
-            status="moved"
-        )),
-        ("bulk_update()", lambda p: Patient.objects.bulk_update(
-            [_with(p, status="moved")], ["status"]
-        )),
-        ("bulk_create()", lambda p: Patient.objects.bulk_create(
-            [PatientFactory.build(organization=p.organization)]
-        )),
+        (
+            "_base_manager.update()",
+            lambda p: Patient._base_manager.filter(pk=p.pk).update(status="moved"),
+        ),
+        (
+            "bulk_update()",
+            lambda p: Patient.objects.bulk_update([_with(p, status="moved")], ["status"]),
+        ),
+        (
+            "bulk_create()",
+            lambda p: Patient.objects.bulk_create(
+                [PatientFactory.build(organization=p.organization)]
+            ),
+        ),
         ("filter().delete()", lambda p: Patient.objects.filter(pk=p.pk).delete()),
     ],
     "CareGap": [
-        ("filter().update(state=closed)", lambda g: CareGap.objects.filter(pk=g.pk).update(
-            state=GapState.CLOSED
-        )),
+        (
+            "filter().update(state=closed)",
+            lambda g: CareGap.objects.filter(pk=g.pk).update(state=GapState.CLOSED),
+        ),
         ("related manager update()", lambda g: g.patient.gaps.update(state=GapState.CLOSED)),
-        ("bulk_update()", lambda g: CareGap.objects.bulk_update(
-            [_with(g, state=GapState.CLOSED)], ["state"]
-        )),
+        (
+            "bulk_update()",
+            lambda g: CareGap.objects.bulk_update([_with(g, state=GapState.CLOSED)], ["state"]),
+        ),
         ("filter().delete()", lambda g: CareGap.objects.filter(pk=g.pk).delete()),
     ],
     "Consent": [
-        ("filter().update()", lambda c: Consent.objects.filter(pk=c.pk).update(
-            status=Consent.Status.REVOKED
-        )),
-        ("related manager update()", lambda c: c.patient.consents.update(
-            status=Consent.Status.REVOKED
-        )),
-        ("bulk_update()", lambda c: Consent.objects.bulk_update(
-            [_with(c, status=Consent.Status.REVOKED)], ["status"]
-        )),
-        ("bulk_create()", lambda c: Consent.objects.bulk_create(
-            [ConsentFactory.build(patient=c.patient)]
-        )),
+        (
+            "filter().update()",
+            lambda c: Consent.objects.filter(pk=c.pk).update(status=Consent.Status.REVOKED),
+        ),
+        (
+            "related manager update()",
+            lambda c: c.patient.consents.update(status=Consent.Status.REVOKED),
+        ),
+        (
+            "bulk_update()",
+            lambda c: Consent.objects.bulk_update(
+                [_with(c, status=Consent.Status.REVOKED)], ["status"]
+            ),
+        ),
+        (
+            "bulk_create()",
+            lambda c: Consent.objects.bulk_create([ConsentFactory.build(patient=c.patient)]),
+        ),
         ("filter().delete()", lambda c: Consent.objects.filter(pk=c.pk).delete()),
     ],
 }

@@ -1,6 +1,5 @@
 """Gap screens in admin: scoped, constant queries, transitions through their forms, files, lists."""
 
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse

@@ -51,4 +51,3 @@ def test_a_nul_in_the_api_search_is_a_400(client, agent_a, patient_a, term):
     assert response.status_code == 400
     assert "NUL" in response.json()["detail"]
     assert not AccessLog.objects.filter(user=agent_a).exists()
-
