@@ -91,8 +91,6 @@ def main() -> None:
         rate = resources / (time.perf_counter() - started)
         cpu, server = time.process_time() - cpu, _since(server)
         assert run.status == "succeeded", run.report
-        # The bound is the for a Synthea export; json.load reads the small synthetic
-        # resources about 20 times faster, so against them the ratio is a figure, not a target.
         verdict = (
             f"target >= 1/3   {'met' if rate * 3 >= bound else 'NOT met'}"
             if DIRECTORY
